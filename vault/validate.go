@@ -1,0 +1,200 @@
+package vault
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Principal forms (contracts.md): "system", "agent:<name>", "user:<id>".
+const (
+	PrincipalSystem      = "system"
+	PrincipalAgentPrefix = "agent:"
+	PrincipalUserPrefix  = "user:"
+)
+
+// Credential kinds accepted by PutSecret (later "oauth2", …).
+const (
+	KindAPIKey = "api_key"
+	KindBasic  = "basic"
+)
+
+// maxNameLen is the length limit of the name rule [a-z0-9][a-z0-9._-]{0,62}.
+const maxNameLen = 63
+
+// maxUserIDLen bounds an IdP subject in a "user:" principal.
+const maxUserIDLen = 255
+
+// maxSecretLen bounds one Material field; real API keys and passwords are far
+// shorter, and a bound keeps a pasted file from becoming a credential.
+const maxSecretLen = 16 << 10
+
+// ValidateName checks the name rule shared by apps, agents and provider ids:
+// [a-z0-9][a-z0-9._-]{0,62}. The error wraps ErrInvalid and is safe to show.
+func ValidateName(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s name is empty: %w", what, ErrInvalid)
+	}
+	if len(s) > maxNameLen {
+		return fmt.Errorf("%s name is longer than %d characters: %w", what, maxNameLen, ErrInvalid)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return fmt.Errorf("%s name %q must match [a-z0-9][a-z0-9._-]{0,62}: %w", what, s, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// ValidatePrincipal checks a grant principal: "system", "agent:<name>" with
+// the name rule, or "user:<id>" where id is 1-255 visible ASCII characters
+// (IdP subjects such as "auth0|5f7c…" or e-mail addresses).
+func ValidatePrincipal(p string) error {
+	switch {
+	case p == PrincipalSystem:
+		return nil
+	case strings.HasPrefix(p, PrincipalAgentPrefix):
+		return ValidateName("agent", strings.TrimPrefix(p, PrincipalAgentPrefix))
+	case strings.HasPrefix(p, PrincipalUserPrefix):
+		id := strings.TrimPrefix(p, PrincipalUserPrefix)
+		if id == "" || len(id) > maxUserIDLen {
+			return fmt.Errorf("user principal id must be 1-%d characters: %w", maxUserIDLen, ErrInvalid)
+		}
+		for i := 0; i < len(id); i++ {
+			if id[i] < 0x21 || id[i] > 0x7e {
+				return fmt.Errorf("user principal id must be visible ASCII without spaces: %w", ErrInvalid)
+			}
+		}
+		return nil
+	default:
+		// Quoting is safe: a principal is an identifier, never a secret.
+		return fmt.Errorf("principal %q must be system, agent:<name> or user:<id>: %w", truncate(p, 80), ErrInvalid)
+	}
+}
+
+// ValidateMaterial checks that m fits kind: api_key needs a non-empty Token
+// and nothing else; basic needs a Username (without ':', RFC 7617) and takes
+// an optional Password. No field may hold control characters, which would let
+// an injected header value split the request. Error messages never contain
+// the material.
+func ValidateMaterial(kind string, m Material) error {
+	switch kind {
+	case KindAPIKey:
+		if m.Token == "" {
+			return fmt.Errorf("api_key material needs a non-empty token: %w", ErrInvalid)
+		}
+		if m.Username != "" || m.Password != "" {
+			return fmt.Errorf("api_key material takes only a token: %w", ErrInvalid)
+		}
+	case KindBasic:
+		if m.Username == "" {
+			return fmt.Errorf("basic material needs a username: %w", ErrInvalid)
+		}
+		if strings.Contains(m.Username, ":") {
+			return fmt.Errorf("basic username must not contain ':': %w", ErrInvalid)
+		}
+		if m.Token != "" {
+			return fmt.Errorf("basic material takes only a username and password: %w", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("credential kind %q must be %s or %s: %w", truncate(kind, 40), KindAPIKey, KindBasic, ErrInvalid)
+	}
+	for _, f := range []struct{ name, v string }{{"token", m.Token}, {"username", m.Username}, {"password", m.Password}} {
+		if len(f.v) > maxSecretLen {
+			return fmt.Errorf("%s is longer than %d bytes: %w", f.name, maxSecretLen, ErrInvalid)
+		}
+		for i := 0; i < len(f.v); i++ {
+			if c := f.v[i]; c < 0x20 || c == 0x7f {
+				return fmt.Errorf("%s contains control characters: %w", f.name, ErrInvalid)
+			}
+		}
+	}
+	return nil
+}
+
+// validGrantStatus reports whether s is one of the grant statuses.
+func validGrantStatus(s string) bool {
+	switch s {
+	case StatusActive, StatusExpired, StatusRevoked, StatusNeedsReauth:
+		return true
+	}
+	return false
+}
+
+// ValidateGrantStatus checks s against the grant statuses.
+func ValidateGrantStatus(s string) error {
+	if !validGrantStatus(s) {
+		return fmt.Errorf("grant status %q must be active, expired, revoked or needs_reauth: %w", truncate(s, 40), ErrInvalid)
+	}
+	return nil
+}
+
+// NormalizeEgress validates and normalises an app's egress allowlist: each
+// entry is a lowercase host name, optionally "*." + suffix, optionally
+// ":port". Duplicates are dropped; order is kept. A nil input yields an empty,
+// non-nil slice so JSON shows [] rather than null.
+func NormalizeEgress(hosts []string) ([]string, error) {
+	out := make([]string, 0, len(hosts))
+	seen := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		n, err := normalizeEgressHost(h)
+		if err != nil {
+			return nil, err
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func normalizeEgressHost(h string) (string, error) {
+	bad := func(why string) error {
+		return fmt.Errorf("egress host %q %s: %w", truncate(h, 80), why, ErrInvalid)
+	}
+	s := strings.ToLower(strings.TrimSpace(h))
+	host, port := s, ""
+	if i := strings.LastIndexByte(s, ':'); i >= 0 {
+		host, port = s[:i], s[i+1:]
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return "", bad("has an invalid port")
+		}
+	}
+	host = strings.TrimSuffix(host, ".")
+	labels := host
+	if strings.HasPrefix(host, "*.") {
+		labels = host[2:]
+	}
+	if labels == "" || len(labels) > 253 {
+		return "", bad("is not a host name")
+	}
+	for _, l := range strings.Split(labels, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return "", bad("is not a host name")
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", bad("is not a host name")
+			}
+		}
+	}
+	if port != "" {
+		return host + ":" + port, nil
+	}
+	return host, nil
+}
+
+// truncate shortens identifiers echoed in error messages.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
