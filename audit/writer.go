@@ -145,6 +145,18 @@ func (w *Writer) Record(e Event) error {
 	}
 }
 
+// Saturated reports whether the queue is (nearly) full, so the proxy can
+// refuse a new call with audit_unavailable before forwarding it instead of
+// forwarding a call whose event could not be recorded. A reserve of 1/16 of
+// the queue (at least one slot) is kept for the events of calls already in
+// flight and of refusals.
+func (w *Writer) Saturated() bool {
+	reserve := max(cap(w.queue)/16, 1)
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.closed || len(w.queue) >= cap(w.queue)-reserve
+}
+
 // Stats returns the current counters.
 func (w *Writer) Stats() Stats {
 	written, dropped := w.written.Load(), w.dropped.Load()

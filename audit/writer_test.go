@@ -167,7 +167,14 @@ func TestWriterQueueFull(t *testing.T) {
 
 	want := record(t, w, "first", 1)
 	<-store.entered // the goroutine holds event 1 in a blocked insert; the queue is empty
-	want = append(want, record(t, w, "queued", 4)...)
+	if w.Saturated() {
+		t.Fatal("Saturated with an empty queue")
+	}
+	want = append(want, record(t, w, "queued", 3)...)
+	if !w.Saturated() {
+		t.Fatal("not Saturated with 3 of 4 slots used (reserve is 1)")
+	}
+	want = append(want, record(t, w, "queued", 1)...)
 
 	for i := range 3 {
 		if err := w.Record(Event{Kind: KindCall, RequestID: "refused"}); !errors.Is(err, ErrQueueFull) {

@@ -15,6 +15,11 @@ import (
 // relayed, with final byte counts. p is nil for credential-free forwarding
 // to an allowlisted host.
 func (s *Server) forward(r *http.Request, c *call, p *catalog.Provider) *http.Response {
+	if s.audit.Saturated() {
+		// Fail closed: a call whose audit event cannot be recorded is not
+		// forwarded (security invariant 9).
+		return s.refuse(r, c, deny(CodeAuditUnavailable, "the audit log cannot accept more events right now; retry later"))
+	}
 	if p == nil {
 		stripForUpstream(r.Header)
 	}

@@ -46,7 +46,18 @@ type env struct {
 	clients  []*http.Client
 }
 
-type envOption func(*UpstreamConfig)
+// envConfig is what options may change.
+type envConfig struct {
+	upstream   UpstreamConfig
+	auditStore func(audit.Store) audit.Store
+	auditCfg   audit.WriterConfig
+}
+
+type envOption func(*envConfig)
+
+func withUpstream(f func(*UpstreamConfig)) envOption {
+	return func(c *envConfig) { f(&c.upstream) }
+}
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -79,10 +90,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	events := audit.NewSQLStore(store.DB())
-	w := audit.NewWriter(events, audit.WriterConfig{FlushInterval: 10 * time.Millisecond}, log)
 	up := fakeupstream.Start(t, "api.openai.com", "api.anthropic.com", "maps.googleapis.com", "allowed.example", "127.0.0.1")
-	ucfg := UpstreamConfig{
+	cfg := envConfig{auditCfg: audit.WriterConfig{FlushInterval: 10 * time.Millisecond}}
+	cfg.upstream = UpstreamConfig{
 		Resolve: map[string]string{
 			"api.openai.com:443":      up.Addr(),
 			"api.anthropic.com:443":   up.Addr(),
@@ -93,9 +103,15 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		ExtraRoots: []string{up.CAFile},
 	}
 	for _, o := range opts {
-		o(&ucfg)
+		o(&cfg)
 	}
-	srv, err := New(Config{}, ucfg, Deps{Vault: v, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: w, Log: log})
+	events := audit.NewSQLStore(store.DB())
+	var sink audit.Store = events
+	if cfg.auditStore != nil {
+		sink = cfg.auditStore(events)
+	}
+	w := audit.NewWriter(sink, cfg.auditCfg, log)
+	srv, err := New(Config{}, cfg.upstream, Deps{Vault: v, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: w, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,4 +293,13 @@ func (e *env) request(key, method, rawURL string, hdr http.Header) (*http.Respon
 		}
 	}
 	return e.do(e.client(key), method, rawURL, hdr)
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }

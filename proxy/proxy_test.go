@@ -278,7 +278,7 @@ func TestEgress(t *testing.T) {
 		}
 	})
 	t.Run("private address allowed by cidr", func(t *testing.T) {
-		e := newEnv(t, func(u *UpstreamConfig) { u.AllowCIDRs = []string{"127.0.0.0/8"} })
+		e := newEnv(t, withUpstream(func(u *UpstreamConfig) { u.AllowCIDRs = []string{"127.0.0.0/8"} }))
 		if err := e.store.SetAppEgress(t.Context(), e.app.ID, []string{"127.0.0.1:" + port(e.upstream.Addr())}); err != nil {
 			t.Fatal(err)
 		}
