@@ -15,7 +15,7 @@ import (
 // loop and TLS handshake have no deadline (notes 1.6; upstream has no hook to
 // wrap the client conn, cf. stripe's ConnectClientConnHandler and smokescreen
 // PR #120). We therefore wrap the listener: every accepted conn is tracked for
-// shutdown, and once the CONNECT handler activates it, every Read and Write
+// shutdown, and once net/http reports it hijacked, every Read and Write
 // carries a deadline — the handshake timeout until the TLS handshake is done,
 // the idle timeout after.
 
@@ -90,8 +90,8 @@ type clientConn struct {
 	lastWrite     atomic.Int64 // unix ns of the last successful write
 }
 
-// activate starts enforcing deadlines. Called for CONNECT tunnels only;
-// plain proxy requests keep http.Server's own timeouts.
+// activate starts enforcing deadlines once the conn is hijacked; plain proxy
+// requests keep http.Server's own timeouts.
 func (c *clientConn) activate(idle, handshake time.Duration) {
 	c.idle.Store(int64(idle))
 	c.handshake.Store(int64(handshake))

@@ -121,8 +121,6 @@ func (s *Server) rejectConnect(ctx *goproxy.ProxyCtx, t *tunnel, d *Denial) *gop
 // public), and a record of the SNI the client sent, checked per request.
 func (s *Server) mitmTLS(t *tunnel) func(string, *goproxy.ProxyCtx) (*tls.Config, error) {
 	return func(string, *goproxy.ProxyCtx) (*tls.Config, error) {
-		// Called after goproxy hijacked the conn: deadlines are ours now.
-		s.activate(t)
 		leaf, err := s.minter.Leaf(t.authority.Host)
 		if err != nil {
 			return nil, err
@@ -155,8 +153,6 @@ func (s *Server) dialTunnel(req *http.Request, network, addr string) (net.Conn, 
 	if err != nil {
 		return nil, err
 	}
-	// goproxy dials after hijacking the client conn.
-	s.activate(t)
 	t.dialled.Store(true)
 	s.inflight.Add(1)
 	return &countedConn{Conn: c, onClose: func(in, out int64) {
@@ -230,12 +226,3 @@ func (c *countedConn) CloseRead() error {
 	return nil
 }
 
-// activate starts our deadlines on a tunnel's client conn. It must run only
-// after goproxy hijacked the conn: before that, net/http's background read
-// may still be pending, and net/http aborts it by setting a past deadline
-// that our Read would overwrite, hanging Hijack.
-func (s *Server) activate(t *tunnel) {
-	if t.conn != nil {
-		t.conn.activate(s.cfg.IdleTimeout, s.cfg.HandshakeTimeout)
-	}
-}

@@ -48,6 +48,7 @@ type env struct {
 
 // envConfig is what options may change.
 type envConfig struct {
+	proxy      Config
 	upstream   UpstreamConfig
 	auditStore func(audit.Store) audit.Store
 	auditCfg   audit.WriterConfig
@@ -111,7 +112,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		sink = cfg.auditStore(events)
 	}
 	w := audit.NewWriter(sink, cfg.auditCfg, log)
-	srv, err := New(Config{}, cfg.upstream, Deps{Vault: v, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: w, Log: log})
+	srv, err := New(cfg.proxy, cfg.upstream, Deps{Vault: v, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: w, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -139,6 +139,16 @@ func New(cfg Config, up UpstreamConfig, deps Deps) (*Server, error) {
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},
+		// Once goproxy hijacks a conn (CONNECT, or a WebSocket upgrade on
+		// the plain path) http.Server stops enforcing timeouts, so our
+		// deadlines take over. StateHijacked is reported after net/http has
+		// aborted its background read and cleared the conn's deadlines;
+		// activating any earlier would race with that abort and hang Hijack.
+		ConnState: func(c net.Conn, state http.ConnState) {
+			if cc, ok := c.(*clientConn); ok && state == http.StateHijacked {
+				cc.activate(cfg.IdleTimeout, cfg.HandshakeTimeout)
+			}
+		},
 	}
 	// The proxy listener speaks HTTP/1 only: CONNECT needs http.Hijacker.
 	s.http.Protocols = new(http.Protocols)
