@@ -225,4 +225,3 @@ func (c *countedConn) CloseRead() error {
 	}
 	return nil
 }
-
