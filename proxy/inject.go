@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -80,12 +81,19 @@ func inject(r *http.Request, rule catalog.Inject, value string) error {
 	return rewriteQuery(r.URL, rule.Query, value)
 }
 
+var errQuerySemicolon = errors.New("query contains ';'")
+
 // rewriteQuery drops the credential parameter and every parameter carrying
 // a placeholder, then appends the credential. Other parameters keep their
 // order and their exact encoding.
 func rewriteQuery(u *url.URL, param, value string) error {
 	if param == "" && !strings.Contains(u.RawQuery, vault.GrantPlaceholderPrefix) {
 		return nil
+	}
+	if param != "" && strings.Contains(u.RawQuery, ";") {
+		// Some servers still split on ';' (Go's own refuses it): a client
+		// could smuggle a second credential parameter past our rewrite.
+		return errQuerySemicolon
 	}
 	var kept []string
 	if u.RawQuery != "" {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -70,4 +71,51 @@ func TestRewriteQuery(t *testing.T) {
 	if err := rewriteQuery(&url.URL{RawQuery: "a=%zz"}, "key", "v"); err == nil {
 		t.Error("malformed query accepted")
 	}
+}
+
+// FuzzRewriteQuery: whatever the client sends, the rewritten query carries
+// exactly one credential parameter, with our value, and no placeholder.
+func FuzzRewriteQuery(f *testing.F) {
+	for _, s := range []string{"", "key=a&key=b", "a=" + testGrant, "k%65y=x", "key", "&&", "a=%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u := &url.URL{RawQuery: raw}
+		if err := rewriteQuery(u, "key", "SECRET"); err != nil {
+			return // malformed queries are refused
+		}
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			t.Fatalf("rewrite produced an unparsable query %q from %q", u.RawQuery, raw)
+		}
+		if got := q["key"]; len(got) != 1 || got[0] != "SECRET" {
+			t.Fatalf("key = %q from %q", got, raw)
+		}
+		if strings.Contains(u.RawQuery, "gatehouse_grant_") {
+			t.Fatalf("placeholder survived in %q", u.RawQuery)
+		}
+	})
+}
+
+// FuzzStripForUpstream: no Gatehouse-* header, proxy credential or
+// placeholder survives stripping, whatever the header set.
+func FuzzStripForUpstream(f *testing.F) {
+	f.Add("Gatehouse-Grant", "x", "Connection", "Gatehouse-Grant")
+	f.Add("X-A", testGrant, "Proxy-Authorization", "Basic x")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		h := http.Header{}
+		h.Add(k1, v1)
+		h.Add(k2, v2)
+		stripForUpstream(h)
+		for name, vs := range h {
+			if strings.HasPrefix(http.CanonicalHeaderKey(name), "Gatehouse-") || http.CanonicalHeaderKey(name) == "Proxy-Authorization" {
+				t.Fatalf("%s survived", name)
+			}
+			for _, v := range vs {
+				if strings.Contains(v, "gatehouse_grant_") {
+					t.Fatalf("placeholder survived in %s", name)
+				}
+			}
+		}
+	})
 }
