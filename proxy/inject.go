@@ -107,7 +107,7 @@ func rewriteQuery(u *url.URL, param, value string) error {
 			if err != nil {
 				return err
 			}
-			if (param != "" && key == param) || strings.Contains(val, vault.GrantPlaceholderPrefix) {
+			if (param != "" && key == param) || strings.Contains(key+"="+val, vault.GrantPlaceholderPrefix) {
 				continue
 			}
 			kept = append(kept, pair)
