@@ -86,6 +86,10 @@ type Writer struct {
 	done   chan struct{}      // closed when run returns
 
 	accepted, written, refused, insertErrors, dropped atomic.Uint64
+
+	flushNow chan struct{} // Flush asks run to write its partial batch now
+	pmu      sync.Mutex    // guards progress
+	progress chan struct{} // closed and replaced whenever events are written or dropped
 }
 
 // NewWriter starts a Writer over store. log may be nil (discard). Close must
@@ -103,6 +107,9 @@ func NewWriter(store Store, cfg WriterConfig, log *slog.Logger) *Writer {
 		queue:  make(chan Event, cfg.QueueSize),
 		cancel: cancel,
 		done:   make(chan struct{}),
+
+		flushNow: make(chan struct{}, 1),
+		progress: make(chan struct{}),
 	}
 	go w.run(ctx)
 	return w
@@ -155,6 +162,43 @@ func (w *Writer) Saturated() bool {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return w.closed || len(w.queue) >= cap(w.queue)-reserve
+}
+
+// Flush waits until every event accepted before the call has been written
+// (or dropped by Close), asking the writer to skip its batching delay. The
+// admin API uses it so an audit listing right after a call shows that call.
+func (w *Writer) Flush(ctx context.Context) error {
+	target := w.accepted.Load()
+	for {
+		w.pmu.Lock()
+		progress := w.progress
+		w.pmu.Unlock()
+		if w.written.Load()+w.dropped.Load() >= target {
+			return nil
+		}
+		select {
+		case w.flushNow <- struct{}{}:
+		default:
+		}
+		select {
+		case <-progress:
+		case <-w.done:
+			if w.written.Load()+w.dropped.Load() >= target {
+				return nil
+			}
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("audit: flush: %w", ctx.Err())
+		}
+	}
+}
+
+// broadcast wakes every Flush waiting for progress.
+func (w *Writer) broadcast() {
+	w.pmu.Lock()
+	close(w.progress)
+	w.progress = make(chan struct{})
+	w.pmu.Unlock()
 }
 
 // Stats returns the current counters.
@@ -245,6 +289,24 @@ func (w *Writer) run(ctx context.Context) {
 				w.abandonQueue()
 				return
 			}
+		case <-w.flushNow:
+			// Take what is already queued too, so one Flush needs one write.
+		drain:
+			for len(batch) < w.cfg.BatchSize {
+				select {
+				case e, open := <-w.queue:
+					if !open {
+						break drain
+					}
+					batch = append(batch, e)
+				default:
+					break drain
+				}
+			}
+			if len(batch) > 0 && !flush() {
+				w.abandonQueue()
+				return
+			}
 		}
 	}
 }
@@ -257,6 +319,7 @@ func (w *Writer) insert(ctx context.Context, batch []Event) bool {
 		err := w.insertOnce(ctx, batch)
 		if err == nil {
 			w.written.Add(uint64(len(batch)))
+			w.broadcast()
 			if attempt > 1 {
 				w.log.Info("audit insert recovered", "events", len(batch), "attempts", attempt)
 			}
@@ -306,5 +369,6 @@ func (w *Writer) drop(n int) {
 		return
 	}
 	w.dropped.Add(uint64(n))
+	w.broadcast()
 	w.log.Error("audit events dropped: writer closed before they could be written", "events", n)
 }

@@ -391,3 +391,25 @@ func TestWriterRejectsInvalidTime(t *testing.T) {
 		t.Errorf("Stats (-want +got):\n%s", diff)
 	}
 }
+
+// TestWriterFlush: Flush returns once everything recorded before it is in
+// the store, without waiting for the batching interval.
+func TestWriterFlush(t *testing.T) {
+	store := newMemStore()
+	// An hour-long interval: only Flush can make these events land.
+	w := NewWriter(store, WriterConfig{FlushInterval: time.Hour, BatchSize: 1000}, nil)
+	want := record(t, w, "flushed", 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	if diff := gocmp.Diff(want, store.requestIDs()); diff != "" {
+		t.Errorf("stored after Flush (-want +got):\n%s", diff)
+	}
+	closeWriter(t, w)
+	if err := w.Flush(ctx); err != nil {
+		t.Errorf("Flush after Close with nothing pending = %v", err)
+	}
+}

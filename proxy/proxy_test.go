@@ -297,3 +297,29 @@ func port(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
 }
+
+// TestRevokedKeyOpenTunnel: revoking a key stops a tunnel that is already
+// open with it at its next request.
+func TestRevokedKeyOpenTunnel(t *testing.T) {
+	e := newEnv(t)
+	e.secret("openai", "agent:bot", openaiKey)
+	key, k, err := e.vault.IssueKey(t.Context(), e.app.ID, e.agent.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(key)
+	if resp, _ := e.do(c, "GET", "https://api.openai.com/v1/models", nil); resp.StatusCode != 200 {
+		t.Fatalf("before revoke: %d", resp.StatusCode)
+	}
+	if err := e.vault.RevokeKey(t.Context(), e.app.ID, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	before := e.upstream.Count()
+	resp, body := e.do(c, "GET", "https://api.openai.com/v1/models", nil) // same pooled tunnel
+	if code, _ := errorOf(t, resp, body); resp.StatusCode != 407 || code != CodeKeyRevoked {
+		t.Fatalf("after revoke: %d %s", resp.StatusCode, code)
+	}
+	if e.upstream.Count() != before {
+		t.Error("the revoked key's request reached the upstream")
+	}
+}

@@ -46,7 +46,15 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 	c.ev.Context = truncate(r.Header.Get("Gatehouse-Context"), 1024)
 
 	t, _ := ctx.UserData.(*tunnel)
-	if t == nil {
+	if t != nil {
+		// The identity is fixed at CONNECT, but its key may have been
+		// revoked since: a revoked key stops working on its open tunnels
+		// at the next request, not when the client reconnects.
+		c.id = t.id
+		if err := s.vault.CheckKey(r.Context(), t.id.KeyID); err != nil {
+			return r, s.refuse(r, c, denialFor(err))
+		}
+	} else {
 		var d *Denial
 		if t, d = s.plainRequest(r, c); d != nil {
 			return r, s.refuse(r, c, d)

@@ -164,8 +164,17 @@ func TestAuthenticate(t *testing.T) {
 	if env.store.getKey.Load() != lookups {
 		t.Fatal("second Authenticate was not served from the cache")
 	}
+	if err := env.v.CheckKey(c, appStored.ID); err != nil {
+		t.Fatalf("CheckKey of an active key = %v", err)
+	}
 	if err := env.v.RevokeKey(c, env.app.ID, appStored.ID); err != nil {
 		t.Fatal(err)
+	}
+	if err := env.v.CheckKey(c, appStored.ID); !errors.Is(err, vault.ErrKeyRevoked) {
+		t.Fatalf("CheckKey after revoke = %v, want ErrKeyRevoked", err)
+	}
+	if err := env.v.CheckKey(c, "nosuchkeyid00000"); !errors.Is(err, vault.ErrKeyRevoked) {
+		t.Fatalf("CheckKey of an unknown id = %v, want ErrKeyRevoked", err)
 	}
 	if _, err := env.v.Authenticate(c, appKey); !errors.Is(err, vault.ErrKeyRevoked) {
 		t.Fatalf("Authenticate after revoke = %v, want ErrKeyRevoked", err)

@@ -167,6 +167,25 @@ func (v *Vault) Authenticate(ctx context.Context, plaintext string) (Key, error)
 	return k, nil
 }
 
+// CheckKey re-checks a key that Authenticate accepted earlier, by its id,
+// through the same cache: nil while it is active, ErrKeyRevoked once it was
+// revoked (or deleted with its agent). The proxy calls it for every request
+// inside a tunnel, so revoking a key also stops tunnels already open with it.
+func (v *Vault) CheckKey(ctx context.Context, keyID string) error {
+	k, err := v.keyCache.get(ctx, keyID, func(ctx context.Context) (Key, error) {
+		return v.store.GetKey(ctx, keyID)
+	})
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return ErrKeyRevoked
+	case err != nil:
+		return fmt.Errorf("check key: %w", err)
+	case k.Status != KeyActive:
+		return ErrKeyRevoked
+	}
+	return nil
+}
+
 // RevokeKey revokes the app's key and drops it from the cache, so the next
 // Authenticate with it fails with ErrKeyRevoked.
 func (v *Vault) RevokeKey(ctx context.Context, appID, keyID string) error {
