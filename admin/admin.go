@@ -1,0 +1,214 @@
+// Package admin is Gatehouse's control-plane HTTP handler: liveness and
+// readiness probes and the /v1 REST API the CLI talks to (apps, agents, caller
+// keys, managed secrets, grants, audit events, providers). The API is
+// authenticated with the admin bearer token; every mutating call records an
+// admin audit event.
+package admin
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/catalog"
+	"github.com/gatehouse-dev/gatehouse/vault"
+)
+
+// Actor is the audit actor of every call authenticated with the admin token.
+const Actor = "admin-token"
+
+// MaxBodyBytes caps a request body.
+const MaxBodyBytes = 1 << 20
+
+// readyTimeout bounds the store ping behind /readyz.
+const readyTimeout = 2 * time.Second
+
+// Recorder accepts audit events without blocking; *audit.Writer is one.
+// Flush waits until what was recorded so far is stored, so an audit listing
+// shows the calls that happened just before it.
+type Recorder interface {
+	Record(e audit.Event) error
+	Flush(ctx context.Context) error
+}
+
+// Deps is what the handler needs. All fields are required except Log.
+type Deps struct {
+	// Token is the admin bearer token. It is hashed at construction and
+	// compared in constant time.
+	Token   string
+	Vault   *vault.Vault
+	Catalog *catalog.Catalog
+	// Audit records the admin events of mutating calls.
+	Audit Recorder
+	// Events answers GET /v1/apps/{app}/audit.
+	Events audit.Store
+	// Log receives request and failure logs; never secrets. Default: discard.
+	Log *slog.Logger
+}
+
+// api holds the handler state shared by the route handlers.
+type api struct {
+	tokenHash [sha256.Size]byte
+	vault     *vault.Vault
+	store     vault.Store
+	catalog   *catalog.Catalog
+	audit     Recorder
+	events    audit.Store
+	log       *slog.Logger
+}
+
+// New returns the admin listener's handler.
+func New(d Deps) (http.Handler, error) {
+	switch {
+	case d.Token == "":
+		return nil, errors.New("admin: empty admin token")
+	case d.Vault == nil, d.Catalog == nil, d.Audit == nil, d.Events == nil:
+		return nil, errors.New("admin: Vault, Catalog, Audit and Events are required")
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &api{
+		tokenHash: sha256.Sum256([]byte(d.Token)),
+		vault:     d.Vault,
+		store:     d.Vault.Store(),
+		catalog:   d.Catalog,
+		audit:     d.Audit,
+		events:    d.Events,
+		log:       log,
+	}
+	v1 := http.NewServeMux()
+	a.routes(v1)
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", a.healthz)
+	root.HandleFunc("GET /readyz", a.readyz)
+	root.Handle("/v1/", a.authenticate(unmatchedAsJSON(v1)))
+	root.Handle("/", unmatchedAsJSON(http.NewServeMux()))
+	return a.logRequests(root), nil
+}
+
+// routes registers the /v1 API. The handlers live in one file per resource.
+func (a *api) routes(mux *http.ServeMux) {
+	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, a.wrap(fn)) }
+
+	h("POST /v1/apps", a.createApp)
+	h("GET /v1/apps", a.listApps)
+	h("GET /v1/apps/{app}", a.getApp)
+	h("PUT /v1/apps/{app}/egress", a.setEgress)
+
+	h("POST /v1/apps/{app}/agents", a.createAgent)
+	h("GET /v1/apps/{app}/agents", a.listAgents)
+	h("DELETE /v1/apps/{app}/agents/{agent}", a.deleteAgent)
+
+	h("POST /v1/apps/{app}/keys", a.createKey)
+	h("GET /v1/apps/{app}/keys", a.listKeys)
+	h("DELETE /v1/apps/{app}/keys/{key}", a.revokeKey)
+
+	h("POST /v1/apps/{app}/secrets", a.putSecret)
+	h("PUT /v1/apps/{app}/secrets/{grant}", a.rotateSecret)
+	h("DELETE /v1/apps/{app}/secrets/{grant}", a.deleteSecret)
+
+	h("GET /v1/apps/{app}/grants", a.listGrants)
+	h("POST /v1/apps/{app}/grants/{grant}/revoke", a.revokeGrant)
+
+	h("GET /v1/apps/{app}/audit", a.listAudit)
+
+	h("GET /v1/providers", a.listProviders)
+}
+
+// handlerFunc is a route handler that reports failure by returning an error,
+// so that writeError is the only place errors become responses.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (a *api) wrap(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+	})
+}
+
+// authenticate requires "Authorization: Bearer <admin token>". Both sides
+// are hashed first so the comparison is constant-time regardless of length.
+func (a *api) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		presented := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		valid := subtle.ConstantTimeCompare(presented[:], a.tokenHash[:]) == 1
+		if !ok || !strings.EqualFold(scheme, "Bearer") || !valid {
+			a.log.Warn("admin: rejected request", "method", r.Method, "path", r.URL.Path, "client_addr", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse-admin"`)
+			a.writeError(w, r, unauthorized())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// healthz reports that the process serves HTTP.
+func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz reports whether the store answers.
+func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	if err := a.store.Ping(ctx); err != nil {
+		a.log.Warn("admin: readiness check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// record writes an admin audit event for a mutating call. The change is
+// already committed, so a refused event is logged rather than failing it.
+func (a *api) record(r *http.Request, e audit.Event) {
+	e.Kind = audit.KindAdmin
+	e.Actor = Actor
+	e.ClientAddr = r.RemoteAddr
+	if err := a.audit.Record(e); err != nil {
+		a.log.Error("admin: audit event not recorded", "action", e.Action, "app_id", e.AppID, "err", err)
+	}
+}
+
+// statusWriter remembers the response status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// logRequests logs one line per request: method, path, status, duration.
+// Paths carry ids and names only; bodies and headers are never logged.
+func (a *api) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		a.log.Debug("admin request", "method", r.Method, "path", r.URL.Path,
+			"status", sw.status, "duration", time.Since(start), "client_addr", r.RemoteAddr)
+	})
+}

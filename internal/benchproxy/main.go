@@ -1,0 +1,233 @@
+// Command benchproxy is the benchmark behind `make bench`. In one run it
+// measures keep-alive HTTPS throughput and p50/p99 latency of
+// GET https://api.openai.com/v1/models against one local TLS upstream along
+// three paths: direct, through a bare goproxy MITM proxy (the baseline), and
+// through a full in-process Gatehouse (SQLite vault, embedded catalog, CA
+// minter, audit writer). It reports Gatehouse's throughput as ratios against
+// the other two, measured in the same run, and verifies rather than assumes
+// that Gatehouse injected the credential upstream, the baseline did not, and
+// the audit table holds one row per Gatehouse request.
+//
+// Everything listens on loopback; client, proxies and upstream share the
+// process, so absolute numbers include the client's and upstream's cost and
+// only the ratios travel between machines.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"time"
+)
+
+// options are the command-line flags.
+type options struct {
+	conc       int
+	dur        time.Duration
+	warmup     time.Duration
+	json       bool
+	cpuProfile string
+	upstreamH2 bool
+	rounds     int
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.conc, "c", 16, "concurrent clients, each on its own keep-alive connection")
+	flag.DurationVar(&o.dur, "d", 8*time.Second, "measured duration per path")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up per path")
+	flag.BoolVar(&o.json, "json", false, "print one JSON object instead of the table")
+	flag.IntVar(&o.rounds, "rounds", 4, "split each path's measured duration into this many slices, interleaved with the other paths")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured slices to `file`; goroutines carry a role label "+
+		"(gatehouse, goproxy, upstream, client): go tool pprof -tagfocus=role=gatehouse -top FILE")
+	flag.BoolVar(&o.upstreamH2, "upstream-h2", true, "the upstream offers HTTP/2 like api.openai.com; both proxies' transports then use it")
+	flag.Parse()
+	if err := o.validate(); err != nil {
+		fmt.Fprintln(os.Stderr, "benchproxy:", err)
+		flag.Usage()
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := run(ctx, o, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchproxy:", err)
+		os.Exit(1)
+	}
+	if o.json {
+		err = rep.writeJSON(os.Stdout)
+	} else {
+		err = rep.writeTable(os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchproxy:", err)
+		os.Exit(1)
+	}
+	if !rep.Verified {
+		fmt.Fprintln(os.Stderr, "benchproxy: verification failed")
+		os.Exit(1)
+	}
+}
+
+// validate keeps a run bounded.
+func (o options) validate() error {
+	switch {
+	case o.conc < 1 || o.conc > 1024:
+		return errors.New("-c must be between 1 and 1024")
+	case o.dur <= 0 || o.dur > 10*time.Minute:
+		return errors.New("-d must be positive and at most 10m")
+	case o.warmup < 0 || o.warmup > time.Minute:
+		return errors.New("-warmup must be between 0 and 1m")
+	case o.rounds < 1 || o.rounds > 100 || o.dur/time.Duration(max(o.rounds, 1)) < 50*time.Millisecond:
+		return errors.New("-rounds must be between 1 and 100 with slices (-d / -rounds) of at least 50ms")
+	}
+	return nil
+}
+
+// run starts the upstream and both proxies, warms each path up, measures
+// the paths in interleaved slices, and verifies what the upstream and the
+// audit table saw. Proxy warnings go to logOut.
+func run(ctx context.Context, o options, logOut io.Writer) (*report, error) {
+	var profile *os.File
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		profile = f
+	}
+	secret := "sk-bench-" + rand.Text()
+	up, err := startUpstream("Bearer "+secret, o.upstreamH2)
+	if err != nil {
+		return nil, err
+	}
+	defer up.close()
+	bl, err := startBaseline(up)
+	if err != nil {
+		return nil, err
+	}
+	defer bl.close()
+	dir, err := os.MkdirTemp("", "benchproxy-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var gh *gatehouse
+	pprof.Do(ctx, pprof.Labels("role", pathGatehouse), func(ctx context.Context) {
+		// Goroutines started here (listener, connections, audit writer)
+		// inherit the label.
+		gh, err = startGatehouse(ctx, dir, up, secret, log)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gatehouse: %w", err)
+	}
+	ghPool := x509.NewCertPool()
+	if !ghPool.AppendCertsFromPEM(gh.caPEM) {
+		_, _ = gh.stop(ctx)
+		return nil, errors.New("gatehouse CA is not PEM")
+	}
+
+	rep := newReport(o)
+	runners := []*runner{
+		newRunner(directPath(up), o.conc, o.dur),
+		newRunner(proxyPath(pathGoproxy, bl.addr, gh.key, bl.ca.pool()), o.conc, o.dur),
+		newRunner(proxyPath(pathGatehouse, gh.addr, gh.key, ghPool), o.conc, o.dur),
+	}
+	slice := func(r *runner, warmup, dur time.Duration) {
+		before := up.snapshot()
+		r.slice(ctx, warmup, dur)
+		rep.Upstream[r.path.name] = rep.Upstream[r.path.name].plus(up.snapshot().minus(before))
+	}
+	for _, r := range runners {
+		slice(r, o.warmup, 0)
+	}
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err != nil {
+			_, _ = gh.stop(ctx)
+			return nil, fmt.Errorf("cpu profile: %w", err)
+		}
+	}
+	// Paths take turns in short slices, each round starting with the next
+	// path, so load from anything else on the machine spreads over all
+	// three instead of skewing whichever ran during it.
+	for round := range o.rounds {
+		for i := range runners {
+			slice(runners[(round+i)%len(runners)], 0, o.dur/time.Duration(o.rounds))
+		}
+	}
+	if profile != nil {
+		pprof.StopCPUProfile()
+	}
+	for _, r := range runners {
+		r.close()
+		rep.Paths = append(rep.Paths, r.result())
+	}
+	if rep.Audit, err = gh.stop(ctx); err != nil {
+		return nil, fmt.Errorf("gatehouse: %w", err)
+	}
+	rep.finish()
+	return rep, nil
+}
+
+// Path names, also the keys of the report.
+const (
+	pathDirect    = "direct"
+	pathGoproxy   = "goproxy"
+	pathGatehouse = "gatehouse"
+)
+
+// directPath is the client talking TLS to the upstream itself.
+func directPath(up *upstream) path {
+	roots := up.ca.pool()
+	return path{name: pathDirect, transport: func(dial dialFunc) *http.Transport {
+		tr := clientTransport(dial, roots)
+		d := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d(ctx, network, up.addr)
+		}
+		return tr
+	}}
+}
+
+// proxyPath is the client using a proxy the way HTTPS_PROXY does, with key
+// in the proxy URL's userinfo (sent as Proxy-Authorization on CONNECT),
+// trusting the proxy's MITM CA.
+func proxyPath(name, addr, key string, roots *x509.CertPool) path {
+	pu := &url.URL{Scheme: "http", Host: addr, User: url.UserPassword("bench", key)}
+	return path{name: name, transport: func(dial dialFunc) *http.Transport {
+		tr := clientTransport(dial, roots)
+		tr.Proxy = http.ProxyURL(pu)
+		return tr
+	}}
+}
+
+// clientTransport is one worker's transport: a single keep-alive
+// connection, HTTP/1.1 (what the proxies speak to clients).
+func clientTransport(dial dialFunc, roots *x509.CertPool) *http.Transport {
+	return &http.Transport{
+		DialContext:         dial,
+		TLSClientConfig:     &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: requestTimeout,
+		MaxConnsPerHost:     1,
+		MaxIdleConnsPerHost: 1,
+		ForceAttemptHTTP2:   false,
+	}
+}
+
+// goInfo describes the runtime for the report.
+func goInfo() (version string, procs int) { return runtime.Version(), runtime.GOMAXPROCS(0) }

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-dev/gatehouse/audit"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		out := make([]time.Duration, len(ns))
+		for i, n := range ns {
+			out[i] = time.Duration(n) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	tests := []struct {
+		name   string
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"empty", nil, 0.5, 0},
+		{"one", ms(7), 0.99, 7 * time.Millisecond},
+		{"median of odd", ms(1, 2, 3), 0.5, 2 * time.Millisecond},
+		{"median of even is the lower", ms(1, 2, 3, 4), 0.5, 2 * time.Millisecond},
+		{"p99 of 1..100", ms(hundred...), 0.99, 99 * time.Millisecond},
+		{"p50 of 1..100", ms(hundred...), 0.50, 50 * time.Millisecond},
+		{"p100 is the max", ms(1, 5, 9), 1, 9 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := percentile(tt.sorted, tt.p); got != tt.want {
+				t.Errorf("percentile(%v) = %v, want %v", tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+// goodRun is a consistent outcome: every check passes.
+func goodRun() ([]result, map[string]seen, auditTally) {
+	paths := []result{
+		{Path: pathDirect, Sent: 100, Conns: 4},
+		{Path: pathGoproxy, Sent: 80, Conns: 4},
+		{Path: pathGatehouse, Sent: 50, Conns: 4},
+	}
+	up := map[string]seen{
+		pathDirect:    {Total: 100},
+		pathGoproxy:   {Total: 80, HTTP2: 80},
+		pathGatehouse: {Total: 50, Injected: 50, HTTP2: 50},
+	}
+	return paths, up, auditTally{Rows: 50, Allowed: 50, Writer: audit.Stats{Written: 50}}
+}
+
+func TestVerify(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(paths []result, up map[string]seen, a *auditTally)
+		fails  []string
+	}{
+		{"consistent run passes", func([]result, map[string]seen, *auditTally) {}, nil},
+		{"gatehouse did not inject", func(_ []result, up map[string]seen, _ *auditTally) {
+			s := up[pathGatehouse]
+			s.Injected = 49
+			up[pathGatehouse] = s
+		}, []string{"gatehouse: Authorization: Bearer <secret> injected on every request"}},
+		{"baseline forwarded an Authorization", func(_ []result, up map[string]seen, _ *auditTally) {
+			s := up[pathGoproxy]
+			s.OtherAuth = 1
+			up[pathGoproxy] = s
+		}, []string{"goproxy: no Authorization upstream"}},
+		{"proxy credential leaked", func(_ []result, up map[string]seen, _ *auditTally) {
+			s := up[pathGatehouse]
+			s.ProxyAuth = 2
+			up[pathGatehouse] = s
+		}, []string{"gatehouse: no Proxy-Authorization upstream"}},
+		{"audit row missing", func(_ []result, _ map[string]seen, a *auditTally) {
+			a.Rows, a.Allowed = 49, 49
+		}, []string{"audit: one allowed call row per Gatehouse request"}},
+		{"audit row denied", func(_ []result, _ map[string]seen, a *auditTally) {
+			a.Allowed = 49
+		}, []string{"audit: one allowed call row per Gatehouse request"}},
+		{"audit queue overflowed", func(_ []result, _ map[string]seen, a *auditTally) {
+			a.Writer.Refused = 1
+		}, []string{"audit: writer refused and dropped nothing"}},
+		{"request errors and reconnects", func(paths []result, _ map[string]seen, _ *auditTally) {
+			paths[0].Errors, paths[0].FirstErr = 1, "boom"
+			paths[1].Conns = 5
+		}, []string{"direct: every request answered 200 with the upstream's body", "goproxy: keep-alive held (reconnects under 0.1% of requests)"}},
+		{"one reconnect in 1000 requests is the client's", func(paths []result, up map[string]seen, _ *auditTally) {
+			paths[0].Sent, paths[0].Conns = 1000, 5
+			up[pathDirect] = seen{Total: 1000}
+		}, nil},
+		{"two reconnects in 1000 requests", func(paths []result, up map[string]seen, _ *auditTally) {
+			paths[0].Sent, paths[0].Conns = 1000, 6
+			up[pathDirect] = seen{Total: 1000}
+		}, []string{"direct: keep-alive held (reconnects under 0.1% of requests)"}},
+		{"upstream missed requests", func(paths []result, _ map[string]seen, _ *auditTally) {
+			paths[2].Sent = 51
+		}, []string{
+			"gatehouse: upstream received every request",
+			"gatehouse: Authorization: Bearer <secret> injected on every request",
+			"audit: one allowed call row per Gatehouse request",
+		}},
+		{"misrouted", func(_ []result, up map[string]seen, _ *auditTally) {
+			s := up[pathDirect]
+			s.Misrouted = 1
+			up[pathDirect] = s
+		}, []string{"direct: right Host, path and SNI upstream"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			paths, up, a := goodRun()
+			tt.mutate(paths, up, &a)
+			var fails []string
+			for _, c := range verify(paths, up, a, 4) {
+				if !c.OK {
+					fails = append(fails, c.Name)
+				}
+			}
+			if diff := cmp.Diff(tt.fails, fails); diff != "" {
+				t.Errorf("failed checks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCertCacheMintsOnce(t *testing.T) {
+	c := &certCache{m: make(map[string]*tls.Certificate)}
+	calls := 0
+	gen := func() (*tls.Certificate, error) { calls++; return &tls.Certificate{}, nil }
+	a, err := c.Fetch("api.openai.com", gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Fetch("api.openai.com", gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Fetch("other.example", gen); err != nil {
+		t.Fatal(err)
+	}
+	if a != b || calls != 2 {
+		t.Errorf("same host: same cert %v; gen calls %d, want 2", a == b, calls)
+	}
+}
+
+// TestRunEndToEnd runs all three paths briefly and expects every check to
+// pass, the JSON output to parse, and a CPU profile to be written.
+func TestRunEndToEnd(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	var logs bytes.Buffer
+	rep, err := run(t.Context(), options{conc: 2, dur: 400 * time.Millisecond, warmup: 100 * time.Millisecond, rounds: 2, upstreamH2: true, cpuProfile: prof}, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keep-alive is asserted loosely here: under -race a starved client
+	// writeLoop makes Go's transport redial now and then (see verify).
+	for _, c := range rep.Checks {
+		if !c.OK && !strings.Contains(c.Name, "keep-alive") {
+			var b strings.Builder
+			_ = rep.writeTable(&b)
+			t.Fatalf("check %q failed:\n%s\nlogs:\n%s", c.Name, b.String(), logs.String())
+		}
+	}
+	var names []string
+	for _, p := range rep.Paths {
+		names = append(names, p.Path)
+		if p.Requests == 0 || p.RPS <= 0 || p.P50 <= 0 || p.P99 < p.P50 {
+			t.Errorf("%s: implausible measurement %+v", p.Path, p)
+		}
+		if p.Conns > int64(p.Sent)/4 {
+			t.Errorf("%s: %d connections for %d requests: keep-alive is not held", p.Path, p.Conns, p.Sent)
+		}
+	}
+	if diff := cmp.Diff([]string{pathDirect, pathGoproxy, pathGatehouse}, names); diff != "" {
+		t.Errorf("paths (-want +got):\n%s", diff)
+	}
+	if got := rep.Upstream[pathGatehouse]; got.HTTP2 != got.Total {
+		t.Errorf("gatehouse upstream leg: %d of %d requests over HTTP/2", got.HTTP2, got.Total)
+	}
+	var js bytes.Buffer
+	if err := rep.writeJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON output does not parse: %v", err)
+	}
+	if diff := cmp.Diff(rep.Ratios, back.Ratios); diff != "" {
+		t.Errorf("JSON ratios (-want +got):\n%s", diff)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("cpu profile not written: %v", err)
+	}
+	for _, secret := range []string{"sk-bench-", "gatehouse_agent_"} {
+		if strings.Contains(js.String(), secret) || strings.Contains(logs.String(), secret) {
+			t.Errorf("%s… appears in the report or logs", secret)
+		}
+	}
+}
