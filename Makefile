@@ -32,7 +32,8 @@ e2e: build
 ## bench: keep-alive HTTPS req/s and p50/p99 for direct, bare goproxy MITM and
 ## Gatehouse, measured in one run, printed with ratios.
 bench:
-	$(GO) run ./internal/benchproxy $(BENCHFLAGS)
+	$(GO) build -o bin/benchproxy ./internal/benchproxy
+	./bin/benchproxy $(BENCHFLAGS)
 
 ## fuzz: run every fuzz target for FUZZTIME each (CI runs their seeds in `test`).
 fuzz:

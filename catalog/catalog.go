@@ -25,8 +25,9 @@ type Provider struct {
 
 	// tmpl is Inject.Value compiled once at load; empty is what it renders
 	// to with no credential at all, so Render can refuse to inject nothing.
-	tmpl  *template.Template
-	empty string
+	tmpl   *template.Template
+	empty  string
+	simple simpleForm // fast path for prefix{{.Token}}suffix
 }
 
 // Inject says where the credential goes: exactly one of Header or Query, and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"text/template"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -130,6 +131,43 @@ func BenchmarkRender(b *testing.B) {
 				if _, err := p.Render(d); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestSimpleTemplateMatchesTextTemplate: the concatenation fast path renders
+// exactly what text/template renders, and only simple shapes take it.
+func TestSimpleTemplateMatchesTextTemplate(t *testing.T) {
+	tests := []struct {
+		value  string
+		simple bool
+	}{
+		{"Bearer {{.Token}}", true},
+		{"{{.Token}}", true},
+		{"Token token={{.AccessToken}}, x", true},
+		{"{{ .Token }}", true},
+		{"Basic {{basic .Username .Password}}", false},
+		{"{{.Token}}{{.Token}}", false},
+		{"{{if .Token}}{{.Token}}{{end}}", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.value, func(t *testing.T) {
+			f := simpleTemplate(tt.value)
+			if f.ok != tt.simple {
+				t.Fatalf("simple = %v, want %v", f.ok, tt.simple)
+			}
+			if !f.ok {
+				return
+			}
+			tmpl := template.Must(template.New("x").Funcs(funcs()).Parse(tt.value))
+			d := TemplateData{Token: `tok<&>\"`, AccessToken: `tok<&>\"`}
+			want, err := execute(tmpl, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.prefix + d.Token + f.suffix; got != want {
+				t.Errorf("fast path %q, text/template %q", got, want)
 			}
 		})
 	}

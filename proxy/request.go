@@ -200,6 +200,11 @@ func (s *Server) refuse(r *http.Request, c *call, d *Denial) *http.Response {
 // before that can happen under sustained load.
 func (s *Server) record(ev audit.Event, id Identity) {
 	ev.AppID, ev.KeyID, ev.AgentID = id.AppID, id.KeyID, id.AgentID
+	if ev.ID == "" {
+		// One event per request id (a call, a refusal or a tunnel), and
+		// both are UUIDv7: reuse it instead of minting a second id.
+		ev.ID = ev.RequestID
+	}
 	if ev.ClientAddr == "" {
 		ev.ClientAddr = id.ClientAddr
 	}

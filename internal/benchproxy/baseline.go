@@ -26,14 +26,14 @@ type baseline struct {
 }
 
 // startBaseline serves the baseline proxy on a loopback port; its upstream
-// transport dials up for every destination.
-func startBaseline(up *upstream) (*baseline, error) {
+// transport dials up for every destination and attempts HTTP/2 if h2.
+func startBaseline(up *upstream, h2 bool) (*baseline, error) {
 	ca, err := newAuthority("benchproxy goproxy baseline CA")
 	if err != nil {
 		return nil, err
 	}
 	gp := goproxy.NewProxyHttpServer()
-	gp.Tr = pinnedTransport(up)
+	gp.Tr = pinnedTransport(up, h2)
 	gp.ConnectDial = nil // NewProxyHttpServer reads HTTPS_PROXY into it
 	gp.ConnectDialWithReq = nil
 	gp.KeepAcceptEncoding = true
@@ -68,10 +68,10 @@ func startBaseline(up *upstream) (*baseline, error) {
 func (b *baseline) close() { _ = b.srv.Close() }
 
 // pinnedTransport mirrors Gatehouse's upstream transport (proxy/transport.go:
-// pool sizes, timeouts, no transparent gzip, HTTP/2 when offered) with a
-// dialer that sends every destination to the local upstream and a root pool
-// trusting only the upstream's CA.
-func pinnedTransport(up *upstream) *http.Transport {
+// pool sizes, timeouts, no transparent gzip; HTTP/2 as Gatehouse negotiated
+// it in the probe) with a dialer that sends every destination to the local
+// upstream and a root pool trusting only the upstream's CA.
+func pinnedTransport(up *upstream, h2 bool) *http.Transport {
 	d := &net.Dialer{Timeout: 10 * time.Second}
 	return &http.Transport{
 		Proxy: nil,
@@ -89,7 +89,7 @@ func pinnedTransport(up *upstream) *http.Transport {
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,
 		DisableCompression:    true,
-		ForceAttemptHTTP2:     true,
+		ForceAttemptHTTP2:     h2,
 	}
 }
 

@@ -144,6 +144,19 @@ func (w *worker) work(ctx context.Context, warmEnd, end time.Time) {
 	}
 }
 
+// probe sends one request on the first worker, counted like warm-up.
+func (r *runner) probe(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	w := r.workers[0]
+	if err := once(ctx, w.client); err != nil {
+		w.errs++
+		w.firstErr = err
+		return
+	}
+	w.sent++
+}
+
 // close drops the workers' connections.
 func (r *runner) close() {
 	for _, w := range r.workers {

@@ -53,7 +53,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 4, "split each path's measured duration into this many slices, interleaved with the other paths")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured slices to `file`; goroutines carry a role label "+
 		"(gatehouse, goproxy, upstream, client): go tool pprof -tagfocus=role=gatehouse -top FILE")
-	flag.BoolVar(&o.upstreamH2, "upstream-h2", true, "the upstream offers HTTP/2 like api.openai.com; both proxies' transports then use it")
+	flag.BoolVar(&o.upstreamH2, "upstream-h2", true, "the upstream offers HTTP/2 in ALPN like api.openai.com (used only by transports that attempt HTTP/2)")
 	flag.Parse()
 	if err := o.validate(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchproxy:", err)
@@ -116,11 +116,6 @@ func run(ctx context.Context, o options, logOut io.Writer) (*report, error) {
 		return nil, err
 	}
 	defer up.close()
-	bl, err := startBaseline(up)
-	if err != nil {
-		return nil, err
-	}
-	defer bl.close()
 	dir, err := os.MkdirTemp("", "benchproxy-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
@@ -136,29 +131,60 @@ func run(ctx context.Context, o options, logOut io.Writer) (*report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gatehouse: %w", err)
 	}
+	rep, err := measure(ctx, o, up, gh, profile)
+	tally, serr := gh.stop(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, fmt.Errorf("gatehouse: %w", serr)
+	}
+	rep.Audit = tally
+	rep.finish()
+	return rep, nil
+}
+
+// measure builds the three paths, warms each up and measures them in
+// interleaved slices, profiling the measured slices into profile if set.
+func measure(ctx context.Context, o options, up *upstream, gh *gatehouse, profile *os.File) (*report, error) {
 	ghPool := x509.NewCertPool()
 	if !ghPool.AppendCertsFromPEM(gh.caPEM) {
-		_, _ = gh.stop(ctx)
 		return nil, errors.New("gatehouse CA is not PEM")
 	}
-
 	rep := newReport(o)
-	runners := []*runner{
-		newRunner(directPath(up), o.conc, o.dur),
-		newRunner(proxyPath(pathGoproxy, bl.addr, gh.key, bl.ca.pool()), o.conc, o.dur),
-		newRunner(proxyPath(pathGatehouse, gh.addr, gh.key, ghPool), o.conc, o.dur),
-	}
 	slice := func(r *runner, warmup, dur time.Duration) {
 		before := up.snapshot()
 		r.slice(ctx, warmup, dur)
 		rep.Upstream[r.path.name] = rep.Upstream[r.path.name].plus(up.snapshot().minus(before))
+	}
+	ghRunner := newRunner(proxyPath(pathGatehouse, gh.addr, gh.key, ghPool), o.conc, o.dur)
+	defer ghRunner.close()
+	// One request first: the protocol Gatehouse's upstream transport
+	// negotiates is the one the baseline's transport is built for.
+	before := up.snapshot()
+	ghRunner.probe(ctx)
+	probe := up.snapshot().minus(before)
+	rep.Upstream[pathGatehouse] = probe
+	bl, err := startBaseline(up, probe.HTTP2 > 0)
+	if err != nil {
+		return nil, err
+	}
+	defer bl.close()
+	runners := []*runner{
+		newRunner(directPath(up), o.conc, o.dur),
+		// The baseline gets the same client configuration, key included
+		// (it ignores it), so the client side costs the same on both.
+		newRunner(proxyPath(pathGoproxy, bl.addr, gh.key, bl.ca.pool()), o.conc, o.dur),
+		ghRunner,
+	}
+	for _, r := range runners[:2] {
+		defer r.close()
 	}
 	for _, r := range runners {
 		slice(r, o.warmup, 0)
 	}
 	if profile != nil {
 		if err := pprof.StartCPUProfile(profile); err != nil {
-			_, _ = gh.stop(ctx)
 			return nil, fmt.Errorf("cpu profile: %w", err)
 		}
 	}
@@ -174,13 +200,8 @@ func run(ctx context.Context, o options, logOut io.Writer) (*report, error) {
 		pprof.StopCPUProfile()
 	}
 	for _, r := range runners {
-		r.close()
 		rep.Paths = append(rep.Paths, r.result())
 	}
-	if rep.Audit, err = gh.stop(ctx); err != nil {
-		return nil, fmt.Errorf("gatehouse: %w", err)
-	}
-	rep.finish()
 	return rep, nil
 }
 

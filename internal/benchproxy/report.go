@@ -120,6 +120,9 @@ func verify(paths []result, up map[string]seen, a auditTally, conc int) []check 
 				"%d with the secret, %d other", s.Injected, s.OtherAuth)
 		}
 	}
+	gp, gh := up[pathGoproxy], up[pathGatehouse]
+	add("goproxy and gatehouse reach the upstream over the same protocol", proto(gp) == proto(gh),
+		"goproxy %s, gatehouse %s", proto(gp), proto(gh))
 	add("audit: one allowed call row per Gatehouse request", a.Rows == int64(ghSent) && a.Allowed == int64(ghSent),
 		"%d rows (%d allowed with the grant) for %d requests", a.Rows, a.Allowed, ghSent)
 	add("audit: writer refused and dropped nothing", a.Writer.Refused == 0 && a.Writer.Dropped == 0,
