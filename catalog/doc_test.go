@@ -3,7 +3,9 @@ package catalog
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,19 +72,29 @@ host beats a wildcard; hosts are unique across the whole catalog.
 	b.WriteString(`
 ## OAuth
 
-| id | authorize URL | token URL | revoke URL | default scopes | PKCE | client auth | rotating refresh | default lifetime |
-|---|---|---|---|---|---|---|---|---|
+| id | authorize URL | token URL | revoke URL | default scopes | PKCE | client auth | rotating refresh | default lifetime | extra authorize params |
+|---|---|---|---|---|---|---|---|---|---|
 `)
 	for _, p := range c.List() {
 		o := p.OAuth
 		if o == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			p.ID, orDash(o.AuthorizeURL), orDash(o.TokenURL), orDash(o.RevokeURL),
-			codeList(o.Scopes), yesNo(o.PKCE), o.AuthStyle, yesNo(o.RotatingRefresh), orDash(o.DefaultLifetime))
+			codeList(o.Scopes), yesNo(o.PKCE), o.AuthStyle, yesNo(o.RotatingRefresh), orDash(o.DefaultLifetime),
+			codeList(extraParams(o.ExtraParams)))
 	}
 	return b.String()
+}
+
+// extraParams renders extra authorize parameters as sorted k=v items.
+func extraParams(m map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, k+"="+m[k])
+	}
+	return out
 }
 
 func injection(in Inject) string {

@@ -52,7 +52,9 @@ func TestLookup(t *testing.T) {
 		{"a.api.openai.com", 443, ""},
 		{"api.openai.com.evil.example", 443, ""},
 		{"github.com", 443, ""},
-		{"www.googleapis.com", 443, ""},
+		{"storage.googleapis.com", 443, ""}, // deliberately in no entry: signed URLs
+		{"www.googleapis.com", 443, "google"},
+		{"generativelanguage.googleapis.com", 443, "gemini"},
 		{"console.twilio.com", 443, ""},
 		// wildcards
 		{"slack.com", 443, "slack"}, // exact entry, not the wildcard
