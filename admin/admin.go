@@ -158,16 +158,26 @@ func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz reports whether the store answers.
+// readyResponse is the /readyz body: the verdict and what it rests on.
+type readyResponse struct {
+	Status string `json:"status"` // "ready" | "unavailable"
+	vault.Health
+}
+
+// readyz answers 200 while the vault can serve (Vault.Health: the store
+// answers, or cached entries are still served within vault.stale_if_error)
+// and 503 otherwise, with the store and Redis states either way. Redis is
+// optional: it shows in the body but never makes the replica unready.
 func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	if err := a.store.Ping(ctx); err != nil {
-		a.log.Warn("admin: readiness check failed", "err", err)
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+	h := a.vault.Health(ctx)
+	if !h.Ready {
+		a.log.Warn("admin: not ready", "store", h.Store, "redis", h.Redis)
+		writeJSON(w, http.StatusServiceUnavailable, readyResponse{Status: "unavailable", Health: h})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, readyResponse{Status: "ready", Health: h})
 }
 
 // record writes an admin audit event for a mutating call. The change is

@@ -71,7 +71,7 @@ func (a *api) setEgress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return invalidInput(err)
 	}
-	if err := a.store.SetAppEgress(r.Context(), app.ID, hosts); err != nil {
+	if err := a.vault.SetAppEgress(r.Context(), app.ID, hosts); err != nil {
 		return about(fmt.Sprintf("app %q", app.Name), err)
 	}
 	a.record(r, auditAdmin(app.ID, "egress.set"))

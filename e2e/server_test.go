@@ -51,6 +51,9 @@ type gatehouse struct {
 	proxyAddr string
 	adminAddr string
 	up        *fakeupstream.Server
+	// extra is merged into the generated config (top-level sections are
+	// merged key by key), e.g. database and redis for replica tests.
+	extra map[string]map[string]any
 
 	proc *proc // nil when stopped
 
@@ -64,6 +67,12 @@ type gatehouse struct {
 // for every provider host; it is stopped with SIGTERM at cleanup.
 func start(t *testing.T) *gatehouse {
 	t.Helper()
+	return startWith(t, fakeupstream.Start(t, upstreamHosts()...), nil)
+}
+
+// startWith is start with a given upstream and extra config sections.
+func startWith(t *testing.T, up *fakeupstream.Server, extra map[string]map[string]any) *gatehouse {
+	t.Helper()
 	root := t.TempDir()
 	g := &gatehouse{
 		t:       t,
@@ -71,7 +80,8 @@ func start(t *testing.T) *gatehouse {
 		dataDir: filepath.Join(root, "data"), // created by serve, so its mode is serve's
 		config:  filepath.Join(root, "gatehouse.yaml"),
 		logPath: filepath.Join(root, "server.log"),
-		up:      fakeupstream.Start(t, upstreamHosts()...),
+		up:      up,
+		extra:   extra,
 		secrets: map[string]string{},
 	}
 	t.Cleanup(func() {
@@ -108,6 +118,16 @@ func (g *gatehouse) writeConfig() {
 		"upstream": map[string]any{"resolve": resolve, "extra_roots": []string{g.up.CAFile}},
 		// Debug level makes the secret scan cover every log line there is.
 		"log": map[string]any{"level": "debug", "format": "json"},
+	}
+	for section, kv := range g.extra {
+		m, _ := cfg[section].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+			cfg[section] = m
+		}
+		for k, v := range kv {
+			m[k] = v
+		}
 	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -73,7 +73,7 @@ func (s *Server) handleConnect(host string, ctx *goproxy.ProxyCtx) (*goproxy.Con
 // blind tunnel only for allowlisted hosts; everything else is denied
 // (security invariant 4).
 func (s *Server) egressDecision(ctx context.Context, id Identity, a authority) *Denial {
-	app, err := s.vault.Store().GetApp(ctx, id.AppID)
+	app, err := s.vault.App(ctx, id.AppID)
 	if err != nil {
 		return denialFor(err)
 	}
@@ -174,7 +174,7 @@ func (s *Server) connectionError(w io.Writer, ctx *goproxy.ProxyCtx, err error) 
 	if t == nil || t.dialled.Load() {
 		return
 	}
-	d := denialFor(err)
+	d := upstreamDenial(err)
 	s.log.Warn("tunnel dial failed", "request_id", t.requestID, "code", d.Code, "err", err)
 	_ = d.writeTo(w, t.requestID)
 	s.record(audit.Event{

@@ -2,13 +2,11 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 
@@ -89,9 +87,12 @@ func (d *Denial) Status() int {
 
 func deny(code, msg string) *Denial { return &Denial{Code: code, Message: msg} }
 
-// denialFor turns any error met while handling a call into a Denial. It is
-// the one place where internal errors are mapped to codes; anything it does
-// not recognise fails closed as vault_unavailable (security invariant 9).
+// denialFor turns an error of the vault (key lookup, grants, credentials)
+// into a Denial. It and upstreamDenial are the only places where internal
+// errors are mapped to codes. The source decides the code, not the error's
+// shape: a database connection reset must read vault_unavailable, never
+// upstream_unreachable. Anything unrecognised fails closed as
+// vault_unavailable (security invariant 9).
 func denialFor(err error) *Denial {
 	var d *Denial
 	switch {
@@ -101,14 +102,21 @@ func denialFor(err error) *Denial {
 		return &Denial{Code: CodeKeyRevoked, Message: "the proxy key has been revoked", Internal: err}
 	case errors.Is(err, vault.ErrKeyInvalid), errors.Is(err, vault.ErrInvalid):
 		return &Denial{Code: CodeKeyInvalid, Message: "the proxy key is not valid", Internal: err}
+	default:
+		return &Denial{Code: CodeVaultUnavailable, Message: "the credential vault is unavailable", Internal: err}
+	}
+}
+
+// upstreamDenial turns an error of the upstream leg (guarded dial, TLS,
+// round trip) into a Denial.
+func upstreamDenial(err error) *Denial {
+	switch {
 	case errors.Is(err, errEgressForbidden):
 		return &Denial{Code: CodeEgressDenied, Message: "the destination address is not allowed", Internal: err}
 	case isTLSError(err):
 		return &Denial{Code: CodeUpstreamTLSFailed, Message: "the upstream TLS certificate could not be verified", Internal: err}
-	case errors.Is(err, context.DeadlineExceeded), isNetError(err):
-		return &Denial{Code: CodeUpstreamUnreachable, Message: "the upstream could not be reached", Internal: err}
 	default:
-		return &Denial{Code: CodeVaultUnavailable, Message: "the credential vault is unavailable", Internal: err}
+		return &Denial{Code: CodeUpstreamUnreachable, Message: "the upstream could not be reached", Internal: err}
 	}
 }
 
@@ -197,12 +205,4 @@ func (d *Denial) writeTo(w io.Writer, requestID string) error {
 	resp := d.response(nil, requestID)
 	resp.Close = true
 	return resp.Write(w)
-}
-
-// isNetError reports dial, DNS and connection failures toward the upstream.
-func isNetError(err error) bool {
-	var ne net.Error
-	var oe *net.OpError
-	var de *net.DNSError
-	return errors.As(err, &ne) || errors.As(err, &oe) || errors.As(err, &de) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
 }

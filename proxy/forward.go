@@ -35,7 +35,7 @@ func (s *Server) forward(r *http.Request, c *call, p *catalog.Provider) *http.Re
 	c.ev.UpstreamLatency = s.now().Sub(upStart)
 	if err != nil {
 		s.inflight.Done()
-		return s.refuse(r, c, denialFor(err))
+		return s.refuse(r, c, upstreamDenial(err))
 	}
 	resp.Header.Set(headerRequestID, c.requestID)
 	c.ev.Status = resp.StatusCode

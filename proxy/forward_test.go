@@ -51,7 +51,7 @@ func TestPlainHTTPAllowlisted(t *testing.T) {
 	go func() { _ = plain.Serve(ln) }()
 	t.Cleanup(func() { plain.Close() })
 	e.secret("openai", "agent:bot", openaiKey)
-	if err := e.store.SetAppEgress(t.Context(), e.app.ID, []string{"127.0.0.1:" + port(ln.Addr().String())}); err != nil {
+	if err := e.vault.SetAppEgress(t.Context(), e.app.ID, []string{"127.0.0.1:" + port(ln.Addr().String())}); err != nil {
 		t.Fatal(err)
 	}
 	resp, body := e.do(e.client(e.agentKey), "GET", "http://"+ln.Addr().String()+"/x", http.Header{"Gatehouse-Grant": {"x"}})

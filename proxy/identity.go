@@ -85,7 +85,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request) (Identity, *
 	}
 	id := Identity{AppID: k.AppID, KeyID: k.ID, AgentID: k.AgentID, ClientAddr: r.RemoteAddr}
 	if k.AgentID != "" {
-		ag, err := s.vault.Store().GetAgent(ctx, k.AppID, k.AgentID)
+		ag, err := s.vault.Agent(ctx, k.AppID, k.AgentID)
 		if errors.Is(err, vault.ErrNotFound) {
 			// An agent deleted under a live key: the key is no longer usable.
 			return Identity{}, denialFor(vault.ErrKeyRevoked)

@@ -248,7 +248,7 @@ func TestHostAndSNIMismatch(t *testing.T) {
 func TestEgress(t *testing.T) {
 	t.Run("allowlisted host tunnels", func(t *testing.T) {
 		e := newEnv(t)
-		if err := e.store.SetAppEgress(t.Context(), e.app.ID, []string{"allowed.example"}); err != nil {
+		if err := e.vault.SetAppEgress(t.Context(), e.app.ID, []string{"allowed.example"}); err != nil {
 			t.Fatal(err)
 		}
 		c := e.client(e.agentKey)
@@ -269,7 +269,7 @@ func TestEgress(t *testing.T) {
 	})
 	t.Run("private address refused", func(t *testing.T) {
 		e := newEnv(t)
-		if err := e.store.SetAppEgress(t.Context(), e.app.ID, []string{"127.0.0.1:" + port(e.upstream.Addr())}); err != nil {
+		if err := e.vault.SetAppEgress(t.Context(), e.app.ID, []string{"127.0.0.1:" + port(e.upstream.Addr())}); err != nil {
 			t.Fatal(err)
 		}
 		resp, body := e.request(e.agentKey, "GET", "https://"+e.upstream.Addr()+"/", nil)
@@ -279,7 +279,7 @@ func TestEgress(t *testing.T) {
 	})
 	t.Run("private address allowed by cidr", func(t *testing.T) {
 		e := newEnv(t, withUpstream(func(u *UpstreamConfig) { u.AllowCIDRs = []string{"127.0.0.0/8"} }))
-		if err := e.store.SetAppEgress(t.Context(), e.app.ID, []string{"127.0.0.1:" + port(e.upstream.Addr())}); err != nil {
+		if err := e.vault.SetAppEgress(t.Context(), e.app.ID, []string{"127.0.0.1:" + port(e.upstream.Addr())}); err != nil {
 			t.Fatal(err)
 		}
 		c := e.client(e.agentKey)

@@ -66,7 +66,7 @@ func (v *Vault) PutSecret(ctx context.Context, appID, providerID, kind, principa
 		_ = v.store.DeleteCredential(context.WithoutCancel(ctx), appID, credID)
 		return Grant{}, Credential{}, fmt.Errorf("put secret: %w", err)
 	}
-	v.epochs.bump(appID)
+	v.invalidate(ctx, appScope(appID))
 	return g, c, nil
 }
 
@@ -100,7 +100,7 @@ func (v *Vault) RotateSecret(ctx context.Context, appID, grantID string, m Mater
 		return Credential{}, fmt.Errorf("rotate secret: %w", err)
 	}
 	err = v.store.UpdateCredential(ctx, next)
-	v.epochs.bump(appID) // also after an error: the update may have committed
+	v.invalidate(ctx, appScope(appID)) // also after an error: the update may have committed
 	if err != nil {
 		return Credential{}, fmt.Errorf("rotate secret: %w", err)
 	}
@@ -119,7 +119,7 @@ func (v *Vault) DeleteSecret(ctx context.Context, appID, grantID string) error {
 	if errors.Is(err, ErrNotFound) {
 		err = v.store.SetGrantStatus(ctx, appID, grantID, StatusRevoked)
 	}
-	v.epochs.bump(appID)
+	v.invalidate(ctx, appScope(appID))
 	if err != nil {
 		return fmt.Errorf("delete secret: %w", err)
 	}
@@ -136,7 +136,7 @@ func (v *Vault) RevokeGrant(ctx context.Context, appID, grantID string) error {
 // cannot leave revoked (ErrConflict).
 func (v *Vault) SetGrantStatus(ctx context.Context, appID, grantID, status string) error {
 	err := v.store.SetGrantStatus(ctx, appID, grantID, status)
-	v.epochs.bump(appID)
+	v.invalidate(ctx, appScope(appID))
 	if err != nil {
 		return fmt.Errorf("set grant status: %w", err)
 	}
@@ -152,7 +152,7 @@ func (v *Vault) Grant(ctx context.Context, appID, grantID string) (Grant, error)
 	}
 	k := grantKey{epoch: v.epochs.get(appID), app: appID, id: grantID}
 	g, err := v.grants.get(ctx, k, func(ctx context.Context) (Grant, error) {
-		return v.store.GetGrant(ctx, appID, grantID)
+		return v.loadGrant(ctx, appID, grantID)
 	})
 	if err != nil {
 		return Grant{}, fmt.Errorf("grant: %w", err)
@@ -168,7 +168,7 @@ func (v *Vault) GrantsFor(ctx context.Context, appID, providerID, principal stri
 	}
 	k := grantsForKey{epoch: v.epochs.get(appID), app: appID, provider: providerID, principal: principal}
 	gs, err := v.grantsFor.get(ctx, k, func(ctx context.Context) ([]Grant, error) {
-		return v.store.ListGrants(ctx, appID, GrantFilter{ProviderID: providerID, Principal: principal, Status: StatusActive})
+		return v.loadGrantsFor(ctx, appID, providerID, principal)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("grants for: %w", err)
@@ -185,11 +185,7 @@ func (v *Vault) Material(ctx context.Context, g Grant) (Material, error) {
 	}
 	k := materialKey{epoch: v.epochs.get(g.AppID), app: g.AppID, cred: g.CredentialID}
 	m, err := v.material.get(ctx, k, func(ctx context.Context) (Material, error) {
-		c, err := v.store.GetCredential(ctx, g.AppID, g.CredentialID)
-		if err != nil {
-			return Material{}, err
-		}
-		return v.keys.Open(c)
+		return v.loadMaterial(ctx, g.AppID, g.CredentialID)
 	})
 	if err != nil {
 		return Material{}, fmt.Errorf("material: %w", err)

@@ -34,6 +34,16 @@ type Store interface {
 	// version equals c.Version-1 (version fence); otherwise ErrConflict.
 	UpdateCredential(ctx context.Context, c Credential) error
 	DeleteCredential(ctx context.Context, appID, id string) error
+	// ListCredentialsNotUnder pages (ordered by id, strictly after afterID)
+	// through credentials of every app whose kek_id != activeKEK. Used only
+	// by KEK rotation. An empty activeKEK or a limit below 1 is ErrInvalid.
+	ListCredentialsNotUnder(ctx context.Context, activeKEK, afterID string, limit int) ([]Credential, error)
+	// RewrapCredential swaps kek_id and wrapped_key of one credential (and
+	// sets updated_at, c.UpdatedAt or now) when its app, version and kek_id
+	// still equal c.AppID, c.Version and oldKEK (fence); ciphertext and
+	// version are untouched. A lost fence is ErrConflict, a missing row (or
+	// one of another app) ErrNotFound.
+	RewrapCredential(ctx context.Context, c Credential, oldKEK string) error
 
 	CreateGrant(ctx context.Context, g Grant) error
 	GetGrant(ctx context.Context, appID, id string) (Grant, error)

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,36 +24,64 @@ const MinPepperLen = 16
 
 // Options tunes a Vault.
 type Options struct {
-	// CacheTTL is how long Authenticate, Grant, GrantsFor and Material
-	// results are cached in process. Default 5s; negative disables caching.
+	// CacheTTL is how long Authenticate, CheckKey, Grant, GrantsFor,
+	// Material, App and Agent results are cached in process. Default 5s;
+	// negative disables caching.
 	CacheTTL time.Duration
 	// CacheSize bounds each cache's entries. Default 10000.
 	CacheSize int
+	// StaleIfError is how long past CacheTTL a cached entry is still served
+	// when reloading it fails because the store (or the network) is down.
+	// Invalidated entries are never served, and with Redis nothing is
+	// served stale while the invalidation subscription is down (another
+	// replica's revocation may have been missed). Default 5m; negative
+	// disables.
+	StaleIfError time.Duration
+	// Redis, when set, is the shared cache between the in-process caches
+	// and the store, and carries invalidations to the other replicas. Nil:
+	// in-process caches only. The Vault subscribes to its channel until
+	// Close.
+	Redis *RedisLayer
 	// Now is the clock for timestamps and cache expiry. Default time.Now.
 	Now func() time.Time
 }
 
 // Vault is the service the proxy and the admin API use: caller keys,
 // secrets and grants on top of a Store, with envelope encryption and
-// in-process caches. Every write made through the Vault invalidates the
-// affected cache entries before it returns, so this process refuses a
-// revoked key or grant on the very next call. Writes made on Store()
-// directly are seen once cached entries expire (CacheTTL).
+// caches: in process (CacheTTL) → Redis (optional, rows only) → store.
+//
+// Every write made through the Vault invalidates the affected entries in
+// this process before it returns, orphans them in Redis and publishes the
+// invalidation, which every other Vault on the same Redis applies on
+// receipt; so every replica refuses a revoked key or grant on its next call
+// once the message arrived. Writes made on Store() directly are seen once
+// cached entries expire.
 type Vault struct {
 	store  Store
 	keys   *Keyring
 	pepper []byte
+	macKey []byte
 	now    func() time.Time
+
+	cacheTTL, staleIfError time.Duration
+	redis                  *RedisLayer
+	sub                    *subscription
+	st                     counters
+	lastFill               atomic.Int64 // UnixNano of the last cache fill
 
 	epochs    epochs
 	keyCache  *cached[string, Key]
 	grants    *cached[grantKey, Grant]
 	grantsFor *cached[grantsForKey, []Grant]
 	material  *cached[materialKey, Material]
+	apps      *cached[appKey, App]
+	agents    *cached[agentKey, Agent]
 }
 
 // New returns a Vault over store. keys seals and opens credentials; pepper
-// keys the HMAC of caller keys (at least MinPepperLen bytes; it is copied).
+// keys the HMAC of caller keys (at least MinPepperLen bytes; it is copied)
+// and, through a derived key, authenticates what the vault stores in Redis.
+// Call Close to stop the Redis subscription.
 func New(store Store, keys *Keyring, pepper []byte, opts Options) *Vault {
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = DefaultCacheTTL
@@ -60,20 +89,36 @@ func New(store Store, keys *Keyring, pepper []byte, opts Options) *Vault {
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = DefaultCacheSize
 	}
+	switch {
+	case opts.StaleIfError == 0:
+		opts.StaleIfError = DefaultStaleIfError
+	case opts.StaleIfError < 0:
+		opts.StaleIfError = 0
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	clk := clock{now: opts.Now}
-	return &Vault{
-		store:     store,
-		keys:      keys,
-		pepper:    append([]byte(nil), pepper...),
-		now:       opts.Now,
-		keyCache:  newCached[string, Key](opts.CacheTTL, opts.CacheSize, clk),
-		grants:    newCached[grantKey, Grant](opts.CacheTTL, opts.CacheSize, clk),
-		grantsFor: newCached[grantsForKey, []Grant](opts.CacheTTL, opts.CacheSize, clk),
-		material:  newCached[materialKey, Material](opts.CacheTTL, opts.CacheSize, clk),
+	v := &Vault{
+		store:        store,
+		keys:         keys,
+		pepper:       append([]byte(nil), pepper...),
+		macKey:       redisMACKey(pepper),
+		now:          opts.Now,
+		cacheTTL:     opts.CacheTTL,
+		staleIfError: opts.StaleIfError,
+		redis:        opts.Redis,
 	}
+	ttl, stale, size, now, ok := opts.CacheTTL, opts.StaleIfError, opts.CacheSize, opts.Now, v.staleSafe
+	v.keyCache = newCached[string, Key](ttl, stale, size, now, &v.st, ok)
+	v.grants = newCached[grantKey, Grant](ttl, stale, size, now, &v.st, ok)
+	v.grantsFor = newCached[grantsForKey, []Grant](ttl, stale, size, now, &v.st, ok)
+	v.material = newCached[materialKey, Material](ttl, stale, size, now, &v.st, ok)
+	v.apps = newCached[appKey, App](ttl, stale, size, now, &v.st, ok)
+	v.agents = newCached[agentKey, Agent](ttl, stale, size, now, &v.st, ok)
+	if v.redis != nil {
+		v.sub = v.redis.subscribe(v.applyInvalidation, v.dropAllLocal)
+	}
+	return v
 }
 
 // String implements fmt.Stringer so printing a Vault never shows the pepper.
@@ -89,13 +134,19 @@ func (v *Vault) Store() Store { return v.store }
 // Keyring returns the keyring the vault seals with.
 func (v *Vault) Keyring() *Keyring { return v.keys }
 
-// Close stops the caches' background goroutines, if any. It does not close
-// the store, which belongs to the caller.
+// Close stops the Redis subscription and the caches' background
+// goroutines, if any. It does not close the store or the Redis client,
+// which belong to the caller.
 func (v *Vault) Close() {
+	if v.sub != nil {
+		v.sub.stop()
+	}
 	v.keyCache.stop()
 	v.grants.stop()
 	v.grantsFor.stop()
 	v.material.stop()
+	v.apps.stop()
+	v.agents.stop()
 }
 
 func (v *Vault) checkPepper() error {
@@ -147,7 +198,7 @@ func (v *Vault) Authenticate(ctx context.Context, plaintext string) (Key, error)
 		return Key{}, ErrKeyInvalid
 	}
 	k, err := v.keyCache.get(ctx, id, func(ctx context.Context) (Key, error) {
-		return v.store.GetKey(ctx, id)
+		return v.loadKey(ctx, id)
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -173,7 +224,7 @@ func (v *Vault) Authenticate(ctx context.Context, plaintext string) (Key, error)
 // inside a tunnel, so revoking a key also stops tunnels already open with it.
 func (v *Vault) CheckKey(ctx context.Context, keyID string) error {
 	k, err := v.keyCache.get(ctx, keyID, func(ctx context.Context) (Key, error) {
-		return v.store.GetKey(ctx, keyID)
+		return v.loadKey(ctx, keyID)
 	})
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -186,12 +237,12 @@ func (v *Vault) CheckKey(ctx context.Context, keyID string) error {
 	return nil
 }
 
-// RevokeKey revokes the app's key and drops it from the cache, so the next
-// Authenticate with it fails with ErrKeyRevoked.
+// RevokeKey revokes the app's key and invalidates it everywhere, so the
+// next Authenticate or CheckKey with it fails with ErrKeyRevoked.
 func (v *Vault) RevokeKey(ctx context.Context, appID, keyID string) error {
 	err := v.store.RevokeKey(ctx, appID, keyID)
 	// Invalidate even after an error: the revocation may have committed.
-	v.keyCache.invalidate(keyID)
+	v.invalidate(ctx, keyScope(keyID))
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", err)
 	}
@@ -199,34 +250,28 @@ func (v *Vault) RevokeKey(ctx context.Context, appID, keyID string) error {
 }
 
 // DeleteAgent deletes the agent, revoking its keys and its "agent:<name>"
-// grants (Store.DeleteAgent), and drops all of them from the caches.
+// grants (Store.DeleteAgent), and invalidates all of them everywhere.
 func (v *Vault) DeleteAgent(ctx context.Context, appID, agentID string) error {
 	err := v.store.DeleteAgent(ctx, appID, agentID)
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("delete agent: %w", err)
 	}
 	// Also on other errors: the transaction may have committed.
-	v.epochs.bump(appID)
+	scopes := []string{appScope(appID)}
 	keys, lerr := v.store.ListKeys(ctx, appID)
 	if lerr != nil {
 		// Without the list the agent's keys cannot be named: drop every
-		// cached key rather than serve a revoked one.
-		v.invalidateAllKeys()
-		return errors.Join(err, fmt.Errorf("delete agent: list keys: %w", lerr))
+		// cached entry rather than serve a revoked key.
+		scopes = []string{scopeAll}
 	}
 	for _, k := range keys {
 		if k.AgentID == agentID {
-			v.keyCache.invalidate(k.ID)
+			scopes = append(scopes, keyScope(k.ID))
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("delete agent: %w", err)
+	v.invalidate(ctx, scopes...)
+	if err != nil || lerr != nil {
+		return fmt.Errorf("delete agent: %w", errors.Join(err, lerr))
 	}
 	return nil
-}
-
-func (v *Vault) invalidateAllKeys() {
-	if v.keyCache != nil {
-		v.keyCache.c.InvalidateAll()
-	}
 }

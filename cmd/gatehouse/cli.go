@@ -81,6 +81,8 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 conflict.`
 		c.grantCmd(),
 		c.auditCmd(),
 		c.providerCmd(),
+		c.vaultCmd(),
+		c.migrateCmd(),
 		c.versionCmd(),
 	)
 	return root

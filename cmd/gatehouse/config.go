@@ -61,16 +61,31 @@ type AdminConfig struct {
 
 // DatabaseConfig selects the store.
 type DatabaseConfig struct {
-	// URL of a PostgreSQL database. Default "" (SQLite at
-	// <data_dir>/gatehouse.db). PostgreSQL is not available in this build yet.
+	// URL of a PostgreSQL database (postgres://user:password@host:5432/db?
+	// sslmode=require). Default "" (SQLite at <data_dir>/gatehouse.db). Set,
+	// serve migrates it (safe with several replicas) and uses it for the
+	// vault and the audit events.
 	URL string `mapstructure:"url"`
+	// Schema holding Gatehouse's tables, created when missing. Default ""
+	// (the connection's search_path, normally public).
+	Schema string `mapstructure:"schema"`
+	// MaxConns caps the PostgreSQL connection pool of one process.
+	// Default 16.
+	MaxConns int32 `mapstructure:"max_conns"`
 }
 
 // RedisConfig selects the shared cache.
 type RedisConfig struct {
-	// URL of a Redis server. Default "" (in-process cache and locks). Redis
-	// is not available in this build yet.
+	// URL of a Redis server (redis://[:password@]host:6379/0, rediss:// for
+	// TLS). Default "" (in-process cache only: a revocation reaches other
+	// replicas only when their cache entries expire). Set, the vault caches
+	// store rows there (never decrypted material) and every replica drops
+	// revoked entries through its pub/sub channel. An unreachable Redis at
+	// start is a warning, not an error: it is used once it answers.
 	URL string `mapstructure:"url"`
+	// Prefix starts every Redis key and the invalidation channel; replicas
+	// of one deployment share it. Default "gatehouse:".
+	Prefix string `mapstructure:"prefix"`
 }
 
 // UpstreamConfig configures every outbound connection Gatehouse makes.
@@ -122,6 +137,11 @@ type VaultConfig struct {
 	// CacheTTL bounds how long decrypted material and lookups are cached in
 	// process; 0 disables caching. Default 5s.
 	CacheTTL time.Duration `mapstructure:"cache_ttl"`
+	// StaleIfError is how long past cache_ttl cached entries are still
+	// served while the database is unreachable; what is not cached is
+	// refused (vault_unavailable). Revoked entries are never served. 0
+	// disables. Default 5m.
+	StaleIfError time.Duration `mapstructure:"stale_if_error"`
 }
 
 // LogConfig configures the slog logger.
@@ -149,13 +169,17 @@ func staticDefaults() map[string]any {
 		"proxy::max_header_bytes":  64 << 10,
 		"admin::listen":            "127.0.0.1:8081",
 		"database::url":            "",
+		"database::schema":         "",
+		"database::max_conns":      16,
 		"redis::url":               "",
+		"redis::prefix":            "gatehouse:",
 		"upstream::extra_roots":    []string{},
 		"upstream::dial_timeout":   "10s",
 		"egress::allow_cidrs":      []string{},
 		"audit::queue_size":        4096,
 		"vault::active_kek":        "dev",
 		"vault::cache_ttl":         "5s",
+		"vault::stale_if_error":    "5m",
 		"log::level":               "info",
 		"log::format":              "json",
 	}

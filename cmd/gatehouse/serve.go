@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -33,13 +32,15 @@ type server struct {
 	caFingerprint string
 	tokenPath     string
 
-	store   *vault.SQLite
+	store   vault.Store
 	vault   *vault.Vault
 	audit   *audit.Writer
 	proxy   *proxy.Server
 	admin   *http.Server
 	proxyLn net.Listener
 	adminLn net.Listener
+
+	closeRedis func() // closes the Redis client, after the vault
 
 	closers []func() // undo openServer on failure, in reverse order
 	errc    chan error
@@ -55,12 +56,6 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 			s.undo()
 		}
 	}()
-	if cfg.Database.URL != "" {
-		return nil, errors.New("database.url: PostgreSQL support is not available in this build yet; leave it empty to use SQLite in data_dir")
-	}
-	if cfg.Redis.URL != "" {
-		return nil, errors.New("redis.url: Redis support is not available in this build yet; leave it empty to use the in-process cache")
-	}
 	if err := ensureDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -87,13 +82,21 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 		return nil, fmt.Errorf("catalog: %w", err)
 	}
 
-	if s.store, err = vault.OpenSQLite(ctx, filepath.Join(cfg.DataDir, databaseFile)); err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+	var events audit.Store
+	if s.store, events, err = openDatabase(ctx, cfg); err != nil { // SQLite, or PostgreSQL (migrated)
+		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = s.store.Close() })
-	s.vault = vault.New(s.store, keyring, pepper, vault.Options{CacheTTL: cacheTTL(cfg.Vault.CacheTTL)})
+	redisLayer, closeRedis, err := openRedis(ctx, cfg.Redis, log)
+	if err != nil {
+		return nil, err
+	}
+	s.closeRedis = closeRedis
+	s.closers = append(s.closers, closeRedis)
+	s.vault = vault.New(s.store, keyring, pepper, vault.Options{
+		CacheTTL: cacheTTL(cfg.Vault.CacheTTL), StaleIfError: staleIfError(cfg.Vault.StaleIfError), Redis: redisLayer,
+	})
 	s.closers = append(s.closers, s.vault.Close)
-	events := audit.NewSQLStore(s.store.DB())
 	s.audit = audit.NewWriter(events, audit.WriterConfig{QueueSize: cfg.Audit.QueueSize}, log)
 	s.closers = append(s.closers, func() { s.closeAudit() })
 
@@ -221,6 +224,7 @@ func (s *server) shutdown() error {
 	s.wg.Wait()
 	add(s.closeAudit())
 	s.vault.Close()
+	s.closeRedis()
 	if err := s.store.Close(); err != nil {
 		add(fmt.Errorf("close database: %w", err))
 	}
@@ -248,6 +252,7 @@ func (s *server) undo() {
 // runServe runs Gatehouse until ctx ends (SIGINT/SIGTERM) or a listener
 // fails, then shuts down gracefully.
 func runServe(ctx context.Context, cfg Config, log *slog.Logger, stderr io.Writer, version string) error {
+	routeRedisClientLogs(cfg.Redis, log)
 	s, err := openServer(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -384,8 +384,10 @@ func TestServeRefuses(t *testing.T) {
 		mutate func(t *testing.T, c *Config)
 		want   string
 	}{
-		{"postgres", func(_ *testing.T, c *Config) { c.Database.URL = "postgres://x" }, "PostgreSQL support is not available in this build yet"},
-		{"redis", func(_ *testing.T, c *Config) { c.Redis.URL = "redis://x" }, "redis.url"},
+		{"postgres unreachable", func(_ *testing.T, c *Config) {
+			c.Database.URL = "postgres://gatehouse:pw@127.0.0.1:1/gatehouse?sslmode=disable&connect_timeout=5"
+		}, "database: migrations"},
+		{"redis url", func(_ *testing.T, c *Config) { c.Redis.URL = "http://x" }, "redis.url"},
 		{"open data dir", func(t *testing.T, c *Config) {
 			if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 				t.Fatal(err)

@@ -86,6 +86,7 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("catalog.dirs[%d]", i), "must not be empty")
 		}
 	}
+	errs = append(errs, c.Database.problems()...)
 	if c.Audit.QueueSize < 1 || c.Audit.QueueSize > 1<<20 {
 		bad("audit.queue_size", "must be between 1 and 1048576 (got %d)", c.Audit.QueueSize)
 	}

@@ -39,6 +39,9 @@ func Run(t *testing.T, open func(t *testing.T) vault.Store) {
 		{"CrossAppIsolation", testCrossAppIsolation},
 		{"ConcurrentUpdaters", testConcurrentUpdaters},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"ListCredentialsNotUnder", testListCredentialsNotUnder},
+		{"RewrapCredential", testRewrapCredential},
+		{"ConcurrentRewraps", testConcurrentRewraps},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
