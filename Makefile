@@ -31,7 +31,7 @@ e2e: build
 
 ## bench: keep-alive HTTPS req/s and p50/p99 for direct, bare goproxy MITM and
 ## Gatehouse, measured in one run, printed with ratios.
-bench:
+bench: services
 	$(GO) build -o bin/benchproxy ./internal/benchproxy
 	./bin/benchproxy $(BENCHFLAGS)
 

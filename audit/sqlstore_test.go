@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -73,7 +74,7 @@ func TestMigration(t *testing.T) {
 	}
 	want := []string{
 		"audit_events", "audit_events_app_agent_time", "audit_events_app_grant_time",
-		"audit_events_app_principal_time", "audit_events_app_time", "audit_events_time",
+		"audit_events_app_principal_time", "audit_events_app_time",
 	}
 	p := migrator(t, db)
 	steps := []struct {
@@ -121,8 +122,9 @@ func TestSQLStoreQueryPlans(t *testing.T) {
 		q    Query
 		want string // the plan's single line
 	}{
+		// Across apps there is no index on purpose (one less per insert).
 		{"everything", Query{},
-			"SCAN audit_events USING INDEX audit_events_time"},
+			"SCAN audit_events\nUSE TEMP B-TREE FOR ORDER BY"},
 		{"app", Query{AppID: "app1"},
 			"SEARCH audit_events USING INDEX audit_events_app_time (app_id=?)"},
 		{"app agent", Query{AppID: "app1", AgentID: "agentA"},
@@ -132,7 +134,7 @@ func TestSQLStoreQueryPlans(t *testing.T) {
 		{"app principal", Query{AppID: "app1", Principal: "agent:a"},
 			"SEARCH audit_events USING INDEX audit_events_app_principal_time (app_id=? AND principal=?)"},
 		{"window", window(Query{}),
-			"SEARCH audit_events USING INDEX audit_events_time ((time_ns,id)>(?,?) AND time_ns<?)"},
+			"SCAN audit_events\nUSE TEMP B-TREE FOR ORDER BY"},
 		{"app window", window(Query{AppID: "app1"}),
 			"SEARCH audit_events USING INDEX audit_events_app_time (app_id=? AND (time_ns,id)>(?,?) AND time_ns<?)"},
 		{"app agent window", window(Query{AppID: "app1", AgentID: "agentA", Kind: KindCall}),
@@ -164,7 +166,7 @@ func TestSQLStoreQueryPlans(t *testing.T) {
 				}
 				plan = append(plan, detail)
 			}
-			if diff := gocmp.Diff([]string{tc.want}, plan); diff != "" {
+			if diff := gocmp.Diff(strings.Split(tc.want, "\n"), plan); diff != "" {
 				t.Errorf("query plan (-want +got):\n%s", diff)
 			}
 		})

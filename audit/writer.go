@@ -15,7 +15,7 @@ import (
 // WriterConfig sizes the Writer. Zero or negative fields take their defaults.
 type WriterConfig struct {
 	QueueSize     int           // events buffered between Record and the store; default 4096
-	BatchSize     int           // events per InsertEvents call; default 256
+	BatchSize     int           // events per InsertEvents call; default 1024 (fewer commits)
 	FlushInterval time.Duration // longest an accepted event waits for its batch to fill; default 200ms
 
 	RetryMin      time.Duration // first backoff after a failed insert; default 100ms
@@ -36,7 +36,7 @@ func (c WriterConfig) withDefaults() WriterConfig {
 		c.QueueSize = 4096
 	}
 	if c.BatchSize <= 0 {
-		c.BatchSize = 256
+		c.BatchSize = 1024
 	}
 	def(&c.FlushInterval, 200*time.Millisecond)
 	def(&c.RetryMin, 100*time.Millisecond)

@@ -158,15 +158,23 @@ func checkAuthority(r *http.Request, t *tunnel) *Denial {
 		}
 	}
 	for _, h := range []string{r.URL.Host, r.Host} {
-		if h == "" {
+		if h == "" || sameAuthority(h, t.authority, r.URL.Scheme) {
 			continue
 		}
-		a, err := parseAuthority(h, defaultPortFor(r.URL.Scheme))
-		if err != nil || a != t.authority {
-			return deny(CodeHostMismatch, "the request authority does not match the CONNECT host "+t.authority.Host)
-		}
+		return deny(CodeHostMismatch, "the request authority does not match the CONNECT host "+t.authority.Host)
 	}
 	return nil
+}
+
+// sameAuthority reports whether h names a. The common spellings (the bare
+// lowercase host on the scheme's default port) are compared without
+// parsing; anything else is normalised first.
+func sameAuthority(h string, a authority, scheme string) bool {
+	if h == a.Host && a.Port == defaultPortFor(scheme) {
+		return true
+	}
+	b, err := parseAuthority(h, defaultPortFor(scheme))
+	return err == nil && b == a
 }
 
 // entitled checks the base entitlement: same app (guaranteed by lookup),

@@ -1,12 +1,15 @@
 // Command benchproxy is the benchmark behind `make bench`. In one run it
 // measures keep-alive HTTPS throughput and p50/p99 latency of
 // GET https://api.openai.com/v1/models against one local TLS upstream along
-// three paths: direct, through a bare goproxy MITM proxy (the baseline), and
-// through a full in-process Gatehouse (SQLite vault, embedded catalog, CA
-// minter, audit writer). It reports Gatehouse's throughput as ratios against
-// the other two, measured in the same run, and verifies rather than assumes
-// that Gatehouse injected the credential upstream, the baseline did not, and
-// the audit table holds one row per Gatehouse request.
+// four paths: direct, through a bare goproxy MITM proxy (the baseline),
+// through a full in-process Gatehouse on the embedded default (SQLite vault,
+// embedded catalog, CA minter, audit writer), and through the same Gatehouse
+// on the production backend (PostgreSQL vault and audit table, Redis cache
+// layer; -pg=false skips it). It reports Gatehouse's throughput as ratios
+// against the others, measured in the same run, and verifies rather than
+// assumes that Gatehouse injected the credential upstream, the baseline did
+// not, the audit table holds one row per Gatehouse request, and the cached
+// hot path read neither the store nor Redis (the vault's own counters).
 //
 // Everything listens on loopback; client, proxies and upstream share the
 // process, so absolute numbers include the client's and upstream's cost and
@@ -28,9 +31,12 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/vault"
 )
 
 // options are the command-line flags.
@@ -42,6 +48,7 @@ type options struct {
 	cpuProfile string
 	upstreamH2 bool
 	rounds     int
+	pg         bool
 }
 
 func main() {
@@ -53,6 +60,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 4, "split each path's measured duration into this many slices, interleaved with the other paths")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured slices to `file`; goroutines carry a role label "+
 		"(gatehouse, goproxy, upstream, client): go tool pprof -tagfocus=role=gatehouse -top FILE")
+	flag.BoolVar(&o.pg, "pg", true, "also measure gatehouse-pg: Gatehouse on PostgreSQL (TEST_DATABASE_URL) with the Redis layer (TEST_REDIS_URL); "+
+		"the run fails when they are unreachable (start them with scripts/services.sh); -pg=false skips the path")
 	flag.BoolVar(&o.upstreamH2, "upstream-h2", true, "the upstream offers HTTP/2 in ALPN like api.openai.com (used only by transports that attempt HTTP/2)")
 	flag.Parse()
 	if err := o.validate(); err != nil {
@@ -122,50 +131,90 @@ func run(ctx context.Context, o options, logOut io.Writer) (*report, error) {
 	}
 	defer os.RemoveAll(dir)
 	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var gh *gatehouse
-	pprof.Do(ctx, pprof.Labels("role", pathGatehouse), func(ctx context.Context) {
-		// Goroutines started here (listener, connections, audit writer)
-		// inherit the label.
-		gh, err = startGatehouse(ctx, dir, up, secret, log)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("gatehouse: %w", err)
+	backends := []namedBackend{
+		{pathGatehouse, func(ctx context.Context) (*backend, error) {
+			return sqliteBackend(ctx, filepath.Join(dir, pathGatehouse))
+		}},
 	}
-	rep, err := measure(ctx, o, up, gh, profile)
-	tally, serr := gh.stop(ctx)
+	if o.pg {
+		backends = append(backends, namedBackend{pathGatehousePG, func(ctx context.Context) (*backend, error) { return pgBackend(ctx, log) }})
+	}
+	var ghs []*gatehouse
+	stopAll := func() (map[string]auditTally, error) {
+		tallies := make(map[string]auditTally, len(ghs))
+		var errs []error
+		for _, g := range ghs {
+			t, err := g.stop(ctx)
+			tallies[g.name] = t
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", g.name, err))
+			}
+		}
+		return tallies, errors.Join(errs...)
+	}
+	for _, b := range backends {
+		var g *gatehouse
+		pprof.Do(ctx, pprof.Labels("role", b.name), func(ctx context.Context) {
+			// Goroutines started here (listener, connections, audit
+			// writer, Redis subscription) inherit the label.
+			var back *backend
+			if back, err = b.open(ctx); err == nil {
+				g, err = startGatehouse(ctx, b.name, filepath.Join(dir, b.name), back, up, secret, log)
+			}
+		})
+		if err != nil {
+			_, serr := stopAll()
+			return nil, errors.Join(fmt.Errorf("%s: %w", b.name, err), serr)
+		}
+		ghs = append(ghs, g)
+	}
+	rep, err := measure(ctx, o, up, ghs, profile)
+	tallies, serr := stopAll()
 	if err != nil {
 		return nil, err
 	}
 	if serr != nil {
-		return nil, fmt.Errorf("gatehouse: %w", serr)
+		return nil, serr
 	}
-	rep.Audit = tally
+	rep.Audit = tallies
 	rep.finish()
 	return rep, nil
 }
 
-// measure builds the three paths, warms each up and measures them in
+// namedBackend opens the backend of the gatehouse path name.
+type namedBackend struct {
+	name string
+	open func(ctx context.Context) (*backend, error)
+}
+
+// measure builds the paths (direct, goproxy, then one per gatehouse, the
+// first being the SQLite one), warms each up and measures them in
 // interleaved slices, profiling the measured slices into profile if set.
-func measure(ctx context.Context, o options, up *upstream, gh *gatehouse, profile *os.File) (*report, error) {
-	ghPool := x509.NewCertPool()
-	if !ghPool.AppendCertsFromPEM(gh.caPEM) {
-		return nil, errors.New("gatehouse CA is not PEM")
-	}
+// It records each gatehouse vault's cache counters over the measured
+// slices only.
+func measure(ctx context.Context, o options, up *upstream, ghs []*gatehouse, profile *os.File) (*report, error) {
 	rep := newReport(o)
 	slice := func(r *runner, warmup, dur time.Duration) {
 		before := up.snapshot()
 		r.slice(ctx, warmup, dur)
 		rep.Upstream[r.path.name] = rep.Upstream[r.path.name].plus(up.snapshot().minus(before))
 	}
-	ghRunner := newRunner(proxyPath(pathGatehouse, gh.addr, gh.key, ghPool), o.conc, o.dur)
-	defer ghRunner.close()
-	// One request first: the protocol Gatehouse's upstream transport
-	// negotiates is the one the baseline's transport is built for.
-	before := up.snapshot()
-	ghRunner.probe(ctx)
-	probe := up.snapshot().minus(before)
-	rep.Upstream[pathGatehouse] = probe
-	bl, err := startBaseline(up, probe.HTTP2 > 0)
+	var ghRunners []*runner
+	for _, g := range ghs {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(g.caPEM) {
+			return nil, fmt.Errorf("%s CA is not PEM", g.name)
+		}
+		r := newRunner(proxyPath(g.name, g.addr, g.key, pool), o.conc, o.dur)
+		defer r.close()
+		// One request first: the protocol Gatehouse's upstream transport
+		// negotiates is the one the baseline's transport is built for.
+		before := up.snapshot()
+		r.probe(ctx)
+		rep.Upstream[g.name] = up.snapshot().minus(before)
+		ghRunners = append(ghRunners, r)
+	}
+	bl, err := startBaseline(up, rep.Upstream[ghs[0].name].HTTP2 > 0)
 	if err != nil {
 		return nil, err
 	}
@@ -174,14 +223,21 @@ func measure(ctx context.Context, o options, up *upstream, gh *gatehouse, profil
 		newRunner(directPath(up), o.conc, o.dur),
 		// The baseline gets the same client configuration, key included
 		// (it ignores it), so the client side costs the same on both.
-		newRunner(proxyPath(pathGoproxy, bl.addr, gh.key, bl.ca.pool()), o.conc, o.dur),
-		ghRunner,
-	}
-	for _, r := range runners[:2] {
-		defer r.close()
+		newRunner(proxyPath(pathGoproxy, bl.addr, ghs[0].key, bl.ca.pool()), o.conc, o.dur),
 	}
 	for _, r := range runners {
+		defer r.close()
+	}
+	runners = append(runners, ghRunners...)
+	for _, r := range runners {
 		slice(r, o.warmup, 0)
+	}
+	// Cache counters from here to the end of the measured slices: every
+	// credential, key and grant is cached by now, so these are the hot
+	// path's reads.
+	statsBefore := make([]vault.Stats, len(ghs))
+	for i, g := range ghs {
+		statsBefore[i] = g.vault.Stats()
 	}
 	if profile != nil {
 		if err := pprof.StartCPUProfile(profile); err != nil {
@@ -199,6 +255,9 @@ func measure(ctx context.Context, o options, up *upstream, gh *gatehouse, profil
 	if profile != nil {
 		pprof.StopCPUProfile()
 	}
+	for i, g := range ghs {
+		rep.HotPath[g.name] = statsDelta(g.vault.Stats(), statsBefore[i])
+	}
 	for _, r := range runners {
 		rep.Paths = append(rep.Paths, r.result())
 	}
@@ -210,6 +269,8 @@ const (
 	pathDirect    = "direct"
 	pathGoproxy   = "goproxy"
 	pathGatehouse = "gatehouse"
+	// pathGatehousePG is Gatehouse on PostgreSQL with the Redis layer.
+	pathGatehousePG = "gatehouse-pg"
 )
 
 // directPath is the client talking TLS to the upstream itself.

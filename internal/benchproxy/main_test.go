@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gatehouse-dev/gatehouse/audit"
+	"github.com/gatehouse-dev/gatehouse/vault"
 )
 
 func TestPercentile(t *testing.T) {
@@ -51,87 +52,120 @@ func TestPercentile(t *testing.T) {
 }
 
 // goodRun is a consistent outcome: every check passes.
-func goodRun() ([]result, map[string]seen, auditTally) {
+func goodRun() ([]result, map[string]seen, map[string]auditTally, map[string]vault.Stats) {
 	paths := []result{
 		{Path: pathDirect, Sent: 100, Conns: 4},
 		{Path: pathGoproxy, Sent: 80, Conns: 4},
-		{Path: pathGatehouse, Sent: 50, Conns: 4},
+		{Path: pathGatehouse, Sent: 50, Requests: 40, Conns: 4},
+		{Path: pathGatehousePG, Sent: 30, Requests: 20, Conns: 4},
 	}
 	up := map[string]seen{
-		pathDirect:    {Total: 100},
-		pathGoproxy:   {Total: 80, HTTP2: 80},
-		pathGatehouse: {Total: 50, Injected: 50, HTTP2: 50},
+		pathDirect:      {Total: 100},
+		pathGoproxy:     {Total: 80, HTTP2: 80},
+		pathGatehouse:   {Total: 50, Injected: 50, HTTP2: 50},
+		pathGatehousePG: {Total: 30, Injected: 30, HTTP2: 30},
 	}
-	return paths, up, auditTally{Rows: 50, Allowed: 50, Writer: audit.Stats{Written: 50}}
+	audits := map[string]auditTally{
+		pathGatehouse:   {Rows: 50, Allowed: 50, Writer: audit.Stats{Written: 50}},
+		pathGatehousePG: {Rows: 30, Allowed: 30, Writer: audit.Stats{Written: 30}},
+	}
+	hot := map[string]vault.Stats{
+		pathGatehouse:   {LocalHits: 160},
+		pathGatehousePG: {LocalHits: 80},
+	}
+	return paths, up, audits, hot
+}
+
+// runState is what verify reads, for the mutations of TestVerify.
+type runState struct {
+	paths  []result
+	up     map[string]seen
+	audits map[string]auditTally
+	hot    map[string]vault.Stats
 }
 
 func TestVerify(t *testing.T) {
 	tests := []struct {
 		name   string
-		mutate func(paths []result, up map[string]seen, a *auditTally)
+		mutate func(r *runState)
 		fails  []string
 	}{
-		{"consistent run passes", func([]result, map[string]seen, *auditTally) {}, nil},
-		{"gatehouse did not inject", func(_ []result, up map[string]seen, _ *auditTally) {
-			s := up[pathGatehouse]
+		{"consistent run passes", func(*runState) {}, nil},
+		{"gatehouse did not inject", func(r *runState) {
+			s := r.up[pathGatehouse]
 			s.Injected = 49
-			up[pathGatehouse] = s
+			r.up[pathGatehouse] = s
 		}, []string{"gatehouse: Authorization: Bearer <secret> injected on every request"}},
-		{"baseline forwarded an Authorization", func(_ []result, up map[string]seen, _ *auditTally) {
-			s := up[pathGoproxy]
+		{"baseline forwarded an Authorization", func(r *runState) {
+			s := r.up[pathGoproxy]
 			s.OtherAuth = 1
-			up[pathGoproxy] = s
+			r.up[pathGoproxy] = s
 		}, []string{"goproxy: no Authorization upstream"}},
-		{"proxy credential leaked", func(_ []result, up map[string]seen, _ *auditTally) {
-			s := up[pathGatehouse]
+		{"proxy credential leaked", func(r *runState) {
+			s := r.up[pathGatehouse]
 			s.ProxyAuth = 2
-			up[pathGatehouse] = s
+			r.up[pathGatehouse] = s
 		}, []string{"gatehouse: no Proxy-Authorization upstream"}},
-		{"audit row missing", func(_ []result, _ map[string]seen, a *auditTally) {
-			a.Rows, a.Allowed = 49, 49
-		}, []string{"audit: one allowed call row per Gatehouse request"}},
-		{"audit row denied", func(_ []result, _ map[string]seen, a *auditTally) {
-			a.Allowed = 49
-		}, []string{"audit: one allowed call row per Gatehouse request"}},
-		{"audit queue overflowed", func(_ []result, _ map[string]seen, a *auditTally) {
-			a.Writer.Refused = 1
-		}, []string{"audit: writer refused and dropped nothing"}},
-		{"request errors and reconnects", func(paths []result, _ map[string]seen, _ *auditTally) {
-			paths[0].Errors, paths[0].FirstErr = 1, "boom"
-			paths[1].Conns = 5
+		{"audit row missing", func(r *runState) {
+			r.audits[pathGatehouse] = auditTally{Rows: 49, Allowed: 49}
+		}, []string{"gatehouse: audit: one allowed call row per request"}},
+		{"audit row denied", func(r *runState) {
+			r.audits[pathGatehouse] = auditTally{Rows: 50, Allowed: 49}
+		}, []string{"gatehouse: audit: one allowed call row per request"}},
+		{"audit queue overflowed", func(r *runState) {
+			r.audits[pathGatehousePG] = auditTally{Rows: 30, Allowed: 30, Writer: audit.Stats{Refused: 1}}
+		}, []string{"gatehouse-pg: audit: writer refused and dropped nothing"}},
+		{"request errors and reconnects", func(r *runState) {
+			r.paths[0].Errors, r.paths[0].FirstErr = 1, "boom"
+			r.paths[1].Conns = 5
 		}, []string{"direct: every request answered 200 with the upstream's body", "goproxy: keep-alive held (reconnects under 0.1% of requests)"}},
-		{"one reconnect in 1000 requests is the client's", func(paths []result, up map[string]seen, _ *auditTally) {
-			paths[0].Sent, paths[0].Conns = 1000, 5
-			up[pathDirect] = seen{Total: 1000}
+		{"one reconnect in 1000 requests is the client's", func(r *runState) {
+			r.paths[0].Sent, r.paths[0].Conns = 1000, 5
+			r.up[pathDirect] = seen{Total: 1000}
 		}, nil},
-		{"two reconnects in 1000 requests", func(paths []result, up map[string]seen, _ *auditTally) {
-			paths[0].Sent, paths[0].Conns = 1000, 6
-			up[pathDirect] = seen{Total: 1000}
+		{"two reconnects in 1000 requests", func(r *runState) {
+			r.paths[0].Sent, r.paths[0].Conns = 1000, 6
+			r.up[pathDirect] = seen{Total: 1000}
 		}, []string{"direct: keep-alive held (reconnects under 0.1% of requests)"}},
-		{"upstream missed requests", func(paths []result, _ map[string]seen, _ *auditTally) {
-			paths[2].Sent = 51
+		{"upstream missed requests", func(r *runState) {
+			r.paths[2].Sent = 51
 		}, []string{
 			"gatehouse: upstream received every request",
 			"gatehouse: Authorization: Bearer <secret> injected on every request",
-			"audit: one allowed call row per Gatehouse request",
+			"gatehouse: audit: one allowed call row per request",
 		}},
-		{"proxies use different upstream protocols", func(_ []result, up map[string]seen, _ *auditTally) {
-			s := up[pathGoproxy]
+		{"proxies use different upstream protocols", func(r *runState) {
+			s := r.up[pathGoproxy]
 			s.HTTP2 = 0
-			up[pathGoproxy] = s
-		}, []string{"goproxy and gatehouse reach the upstream over the same protocol"}},
-		{"misrouted", func(_ []result, up map[string]seen, _ *auditTally) {
-			s := up[pathDirect]
+			r.up[pathGoproxy] = s
+		}, []string{
+			"gatehouse: reaches the upstream over the same protocol as goproxy",
+			"gatehouse-pg: reaches the upstream over the same protocol as goproxy",
+		}},
+		{"misrouted", func(r *runState) {
+			s := r.up[pathDirect]
 			s.Misrouted = 1
-			up[pathDirect] = s
+			r.up[pathDirect] = s
 		}, []string{"direct: right Host, path and SNI upstream"}},
+		{"sqlite hot path read the store", func(r *runState) {
+			r.hot[pathGatehouse] = vault.Stats{LocalHits: 159, LocalMisses: 1, StoreReads: 1}
+		}, []string{"gatehouse: cached hot path made 0 store reads during 40 requests"}},
+		{"pg hot path read Redis", func(r *runState) {
+			r.hot[pathGatehousePG] = vault.Stats{LocalHits: 79, LocalMisses: 1, RedisReads: 1, RedisHits: 1}
+		}, []string{"gatehouse-pg: cached hot path made 0 store reads and 0 Redis reads during 20 requests"}},
+		{"pg hot path read PostgreSQL", func(r *runState) {
+			r.hot[pathGatehousePG] = vault.Stats{LocalHits: 80, StoreReads: 2}
+		}, []string{"gatehouse-pg: cached hot path made 0 store reads and 0 Redis reads during 20 requests"}},
+		{"hot path bypassed the cache", func(r *runState) {
+			r.hot[pathGatehouse] = vault.Stats{}
+		}, []string{"gatehouse: cached hot path made 0 store reads during 40 requests"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			paths, up, a := goodRun()
-			tt.mutate(paths, up, &a)
+			paths, up, audits, hot := goodRun()
+			tt.mutate(&runState{paths, up, audits, hot})
 			var fails []string
-			for _, c := range verify(paths, up, a, 4) {
+			for _, c := range verify(paths, up, audits, hot, 4) {
 				if !c.OK {
 					fails = append(fails, c.Name)
 				}
@@ -163,12 +197,13 @@ func TestCertCacheMintsOnce(t *testing.T) {
 	}
 }
 
-// TestRunEndToEnd runs all three paths briefly and expects every check to
+// TestRunEndToEnd runs all four paths briefly (gatehouse-pg on the
+// machine's PostgreSQL and Redis, as the vault's tests do) and expects every check to
 // pass, the JSON output to parse, and a CPU profile to be written.
 func TestRunEndToEnd(t *testing.T) {
 	prof := filepath.Join(t.TempDir(), "cpu.pprof")
 	var logs bytes.Buffer
-	rep, err := run(t.Context(), options{conc: 2, dur: 400 * time.Millisecond, warmup: 100 * time.Millisecond, rounds: 2, upstreamH2: true, cpuProfile: prof}, &logs)
+	rep, err := run(t.Context(), options{conc: 2, dur: 400 * time.Millisecond, warmup: 100 * time.Millisecond, rounds: 2, upstreamH2: true, cpuProfile: prof, pg: true}, &logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +226,7 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("%s: %d connections for %d requests: keep-alive is not held", p.Path, p.Conns, p.Sent)
 		}
 	}
-	if diff := cmp.Diff([]string{pathDirect, pathGoproxy, pathGatehouse}, names); diff != "" {
+	if diff := cmp.Diff([]string{pathDirect, pathGoproxy, pathGatehouse, pathGatehousePG}, names); diff != "" {
 		t.Errorf("paths (-want +got):\n%s", diff)
 	}
 	var js bytes.Buffer

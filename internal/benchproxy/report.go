@@ -7,17 +7,20 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gatehouse-dev/gatehouse/vault"
 )
 
 // report is the outcome of one run; -json prints it as is.
 type report struct {
-	Config   runConfig       `json:"config"`
-	Paths    []result        `json:"paths"`
-	Ratios   ratios          `json:"ratios"`
-	Upstream map[string]seen `json:"upstream"` // what the upstream received per path, warm-up included
-	Audit    auditTally      `json:"audit"`
-	Checks   []check         `json:"checks"`
-	Verified bool            `json:"verified"`
+	Config   runConfig              `json:"config"`
+	Paths    []result               `json:"paths"`
+	Ratios   ratios                 `json:"ratios"`
+	Upstream map[string]seen        `json:"upstream"` // what the upstream received per path, warm-up included
+	Audit    map[string]auditTally  `json:"audit"`    // per gatehouse path
+	HotPath  map[string]vault.Stats `json:"hot_path"` // vault cache counters over the measured slices, per gatehouse path
+	Checks   []check                `json:"checks"`
+	Verified bool                   `json:"verified"`
 }
 
 // runConfig echoes the run's parameters.
@@ -29,6 +32,7 @@ type runConfig struct {
 	UpstreamH2  bool   `json:"upstream_h2_offered"`
 	GoVersion   string `json:"go_version"`
 	GOMAXPROCS  int    `json:"gomaxprocs"`
+	PG          bool   `json:"gatehouse_pg"` // false: -pg=false skipped the PostgreSQL + Redis path
 }
 
 // ratios compare Gatehouse with the two references (0 when a reference
@@ -38,6 +42,10 @@ type ratios struct {
 	ThroughputVsDirect  float64 `json:"gatehouse_direct_throughput"`
 	P50VsGoproxy        float64 `json:"gatehouse_goproxy_p50"`
 	P99VsGoproxy        float64 `json:"gatehouse_goproxy_p99"`
+	// PostgreSQL + Redis against the SQLite default and the baseline (0
+	// with -pg=false).
+	PGThroughputVsSQLite  float64 `json:"gatehouse_pg_gatehouse_throughput"`
+	PGThroughputVsGoproxy float64 `json:"gatehouse_pg_goproxy_throughput"`
 }
 
 // check is one verification.
@@ -52,9 +60,10 @@ func newReport(o options) *report {
 	return &report{
 		Config: runConfig{
 			Concurrency: o.conc, Duration: o.dur.String(), Warmup: o.warmup.String(), Rounds: o.rounds,
-			UpstreamH2: o.upstreamH2, GoVersion: v, GOMAXPROCS: procs,
+			UpstreamH2: o.upstreamH2, GoVersion: v, GOMAXPROCS: procs, PG: o.pg,
 		},
 		Upstream: make(map[string]seen),
+		HotPath:  make(map[string]vault.Stats),
 	}
 }
 
@@ -64,14 +73,16 @@ func (r *report) finish() {
 	for _, p := range r.Paths {
 		byName[p.Path] = p
 	}
-	gh, gp, di := byName[pathGatehouse], byName[pathGoproxy], byName[pathDirect]
+	gh, gp, di, pg := byName[pathGatehouse], byName[pathGoproxy], byName[pathDirect], byName[pathGatehousePG]
 	r.Ratios = ratios{
-		ThroughputVsGoproxy: ratio(gh.RPS, gp.RPS),
-		ThroughputVsDirect:  ratio(gh.RPS, di.RPS),
-		P50VsGoproxy:        ratio(float64(gh.P50), float64(gp.P50)),
-		P99VsGoproxy:        ratio(float64(gh.P99), float64(gp.P99)),
+		ThroughputVsGoproxy:   ratio(gh.RPS, gp.RPS),
+		ThroughputVsDirect:    ratio(gh.RPS, di.RPS),
+		P50VsGoproxy:          ratio(float64(gh.P50), float64(gp.P50)),
+		P99VsGoproxy:          ratio(float64(gh.P99), float64(gp.P99)),
+		PGThroughputVsSQLite:  ratio(pg.RPS, gh.RPS),
+		PGThroughputVsGoproxy: ratio(pg.RPS, gp.RPS),
 	}
-	r.Checks = verify(r.Paths, r.Upstream, r.Audit, r.Config.Concurrency)
+	r.Checks = verify(r.Paths, r.Upstream, r.Audit, r.HotPath, r.Config.Concurrency)
 	r.Verified = len(r.Checks) > 0
 	for _, c := range r.Checks {
 		r.Verified = r.Verified && c.OK
@@ -85,17 +96,22 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
+// isGatehouse tells the Gatehouse paths from the references.
+func isGatehouse(path string) bool { return path == pathGatehouse || path == pathGatehousePG }
+
 // verify checks, per path, that every request succeeded on a kept-alive
 // connection and reached the upstream at the right name; that only
 // Gatehouse requests carried the injected credential (all of them did) and
-// no proxy credential leaked; and that the audit table holds exactly one
-// allowed call row per Gatehouse request.
-func verify(paths []result, up map[string]seen, a auditTally, conc int) []check {
+// no proxy credential leaked; that each Gatehouse's audit table holds
+// exactly one allowed call row per request; and that each Gatehouse's
+// measured requests were answered from its in-process cache: no store read
+// and, with Redis, no Redis read (hot, the vault's counters over the
+// measured slices).
+func verify(paths []result, up map[string]seen, audits map[string]auditTally, hot map[string]vault.Stats, conc int) []check {
 	var cs []check
 	add := func(name string, ok bool, format string, args ...any) {
 		cs = append(cs, check{Name: name, OK: ok, Detail: fmt.Sprintf(format, args...)})
 	}
-	var ghSent int
 	for _, p := range paths {
 		s := up[p.Path]
 		n := p.Path + ": "
@@ -111,23 +127,60 @@ func verify(paths []result, up map[string]seen, a auditTally, conc int) []check 
 		add(n+"upstream received every request", s.Total == int64(p.Sent), "upstream %d, client %d", s.Total, p.Sent)
 		add(n+"right Host, path and SNI upstream", s.Misrouted == 0, "%d misrouted", s.Misrouted)
 		add(n+"no Proxy-Authorization upstream", s.ProxyAuth == 0, "%d leaked", s.ProxyAuth)
-		if p.Path == pathGatehouse {
-			ghSent = p.Sent
+		if isGatehouse(p.Path) {
 			add(n+"Authorization: Bearer <secret> injected on every request", s.Injected == int64(p.Sent) && s.OtherAuth == 0,
 				"%d injected, %d other Authorization, %d requests", s.Injected, s.OtherAuth, p.Sent)
+			cs = append(cs, verifyGatehouse(p, audits[p.Path], hot[p.Path], proto(up[pathGoproxy]), proto(s))...)
 		} else {
 			add(n+"no Authorization upstream", s.Injected == 0 && s.OtherAuth == 0,
 				"%d with the secret, %d other", s.Injected, s.OtherAuth)
 		}
 	}
-	gp, gh := up[pathGoproxy], up[pathGatehouse]
-	add("goproxy and gatehouse reach the upstream over the same protocol", proto(gp) == proto(gh),
-		"goproxy %s, gatehouse %s", proto(gp), proto(gh))
-	add("audit: one allowed call row per Gatehouse request", a.Rows == int64(ghSent) && a.Allowed == int64(ghSent),
-		"%d rows (%d allowed with the grant) for %d requests", a.Rows, a.Allowed, ghSent)
+	return cs
+}
+
+// verifyGatehouse checks one Gatehouse path's protocol, audit rows and hot
+// path counters.
+func verifyGatehouse(p result, a auditTally, hot vault.Stats, gpProto, ghProto string) []check {
+	var cs []check
+	add := func(name string, ok bool, format string, args ...any) {
+		cs = append(cs, check{Name: p.Path + ": " + name, OK: ok, Detail: fmt.Sprintf(format, args...)})
+	}
+	add("reaches the upstream over the same protocol as goproxy", gpProto == ghProto, "goproxy %s, %s %s", gpProto, p.Path, ghProto)
+	add("audit: one allowed call row per request", a.Rows == int64(p.Sent) && a.Allowed == int64(p.Sent),
+		"%d rows (%d allowed with the grant) for %d requests", a.Rows, a.Allowed, p.Sent)
 	add("audit: writer refused and dropped nothing", a.Writer.Refused == 0 && a.Writer.Dropped == 0,
 		"refused %d, dropped %d, written %d", a.Writer.Refused, a.Writer.Dropped, a.Writer.Written)
+	// Every measured request reads at least its key and its grant, so a
+	// hot path that works shows local hits; one that is bypassed shows
+	// store (or Redis) reads.
+	hits := hot.LocalHits > 0 && hot.LocalMisses == 0
+	if p.Path == pathGatehousePG {
+		add(fmt.Sprintf("cached hot path made 0 store reads and 0 Redis reads during %d requests", p.Requests),
+			hits && hot.StoreReads == 0 && hot.RedisReads == 0 && p.Requests > 0,
+			"%d store reads (PostgreSQL), %d Redis reads, %d local hits, %d local misses", hot.StoreReads, hot.RedisReads, hot.LocalHits, hot.LocalMisses)
+	} else {
+		add(fmt.Sprintf("cached hot path made 0 store reads during %d requests", p.Requests),
+			hits && hot.StoreReads == 0 && p.Requests > 0,
+			"%d store reads (SQLite), %d local hits, %d local misses", hot.StoreReads, hot.LocalHits, hot.LocalMisses)
+	}
 	return cs
+}
+
+// statsDelta is the counters' growth from before to after.
+func statsDelta(after, before vault.Stats) vault.Stats {
+	return vault.Stats{
+		LocalHits:              after.LocalHits - before.LocalHits,
+		LocalMisses:            after.LocalMisses - before.LocalMisses,
+		StaleServed:            after.StaleServed - before.StaleServed,
+		StoreReads:             after.StoreReads - before.StoreReads,
+		StoreErrors:            after.StoreErrors - before.StoreErrors,
+		RedisReads:             after.RedisReads - before.RedisReads,
+		RedisHits:              after.RedisHits - before.RedisHits,
+		RedisErrors:            after.RedisErrors - before.RedisErrors,
+		InvalidationsPublished: after.InvalidationsPublished - before.InvalidationsPublished,
+		InvalidationsReceived:  after.InvalidationsReceived - before.InvalidationsReceived,
+	}
 }
 
 func firstErr(s string) string {
@@ -166,7 +219,23 @@ func (r *report) writeTable(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "\ngatehouse/goproxy throughput  %.3f\n", r.Ratios.ThroughputVsGoproxy)
 	fmt.Fprintf(&b, "gatehouse/direct throughput   %.3f\n", r.Ratios.ThroughputVsDirect)
-	fmt.Fprintf(&b, "gatehouse/goproxy p50, p99    %.2fx, %.2fx\n\n", r.Ratios.P50VsGoproxy, r.Ratios.P99VsGoproxy)
+	fmt.Fprintf(&b, "gatehouse/goproxy p50, p99    %.2fx, %.2fx\n", r.Ratios.P50VsGoproxy, r.Ratios.P99VsGoproxy)
+	if !c.PG {
+		b.WriteString("gatehouse-pg (PostgreSQL + Redis) skipped: -pg=false\n")
+	} else {
+		fmt.Fprintf(&b, "gatehouse-pg/gatehouse (sqlite) throughput  %.3f\n", r.Ratios.PGThroughputVsSQLite)
+		fmt.Fprintf(&b, "gatehouse-pg/goproxy throughput             %.3f\n", r.Ratios.PGThroughputVsGoproxy)
+	}
+	fmt.Fprintf(&b, "\nvault cache counters during the measured slices (after warm-up; cache TTL set to %s, longer than the run, so no entry expires):\n", cacheTTL)
+	for _, p := range r.Paths {
+		h, ok := r.HotPath[p.Path]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "  %-13s %d requests: local hits %d, local misses %d, store reads %d, Redis reads %d (hits %d, errors %d), stale served %d\n",
+			p.Path, p.Requests, h.LocalHits, h.LocalMisses, h.StoreReads, h.RedisReads, h.RedisHits, h.RedisErrors, h.StaleServed)
+	}
+	b.WriteString("\n")
 	for _, ch := range r.Checks {
 		mark := "ok  "
 		if !ch.OK {
