@@ -133,14 +133,17 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatalf("cold reads with Redis down: %+v → %+v, want all from the store", before, s)
 	}
 
-	received := b.Stats().InvalidationsReceived
 	startRedisServer(t, port)
 	waitFor(t, "B to resubscribe", func() bool { return b.Health(ctx).Subscribed })
 	if err := hotPaths[2].read(ctx, b, f); err == nil {
 		t.Fatal("B serves the grant revoked during the outage after resubscribing")
 	}
-	waitFor(t, "A's late invalidation to reach B", func() bool {
-		return a.Stats().InvalidationsPublished > published && b.Stats().InvalidationsReceived > received
+	// A replays what it could not publish as soon as its own subscription
+	// is back. B receives it only if it resubscribed first; if not, B's
+	// flush on resubscribing already dropped the entry (checked above), so
+	// only A's publication is a guaranteed event.
+	waitFor(t, "A to publish its late invalidation", func() bool {
+		return a.Stats().InvalidationsPublished > published
 	})
 
 	e.clock.Advance(vault.DefaultCacheTTL)
