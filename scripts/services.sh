@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure the PostgreSQL and Redis that the tests use are reachable:
+# Makes sure the PostgreSQL and Redis that the tests use are reachable (and
+# the client tools the e2e tests drive are installed):
 # starts them when installed, installs them with apt-get when root and they
 # are missing, and otherwise fails naming what to run. With CI=true a
 # service that cannot be brought up fails the run; it never silently skips.
@@ -39,6 +40,13 @@ start_redis() {
 }
 
 fail=0
+# The end-to-end tests drive the binary with these clients, and the README
+# walkthrough they run uses jq.
+for tool in curl jq python3; do
+  if ! command -v "$tool" >/dev/null; then
+    apt_install "$tool" || { echo "services: $tool is missing: apt-get install $tool" >&2; fail=1; }
+  fi
+done
 if ! pg_up; then
   start_pg || { echo "services: PostgreSQL is not reachable on 127.0.0.1:5432 ($PGURL). Install and start it: apt-get install postgresql && pg_ctlcluster <version> main start" >&2; fail=1; }
 fi
@@ -52,4 +60,4 @@ if [ "$fail" = 1 ]; then
   fi
   exit 1
 fi
-echo "services: PostgreSQL and Redis are up"
+echo "services: PostgreSQL and Redis are up; curl, jq and python3 are installed"
