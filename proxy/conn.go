@@ -71,12 +71,6 @@ func (s *connSet) closeAll() {
 	}
 }
 
-func (s *connSet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
-
 // clientConn is a client connection with activity-based deadlines.
 type clientConn struct {
 	net.Conn

@@ -323,3 +323,30 @@ func TestRevokedKeyOpenTunnel(t *testing.T) {
 		t.Error("the revoked key's request reached the upstream")
 	}
 }
+
+// TestProviderOfHost: a plaintext request is matched to the provider that
+// owns its host, on any port, so the refusal is audited against the right
+// provider.
+func TestProviderOfHost(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		a    authority
+		want string
+	}{
+		{authority{"api.openai.com", 80}, "openai"},
+		{authority{"api.anthropic.com", 8080}, "anthropic"},
+		{authority{"unknown.example", 80}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.a.String(), func(t *testing.T) {
+			p, ok := e.srv.providerOfHost(tt.a)
+			got := ""
+			if ok {
+				got = p.ID
+			}
+			if got != tt.want {
+				t.Errorf("providerOfHost(%v) = %q, want %q", tt.a, got, tt.want)
+			}
+		})
+	}
+}

@@ -114,7 +114,7 @@ func (s *Server) plainRequest(r *http.Request, c *call) (*tunnel, *Denial) {
 	}
 	c.ev.Host = a.Host
 	if r.URL.Scheme == "http" {
-		if p, ok := s.providerOfHost(a.Host); ok {
+		if p, ok := s.providerOfHost(a); ok {
 			c.ev.ProviderID = p.ID
 			return nil, deny(CodePlaintextRefused, "plaintext http:// to provider host "+a.Host+" is refused: use https://")
 		}
@@ -127,20 +127,14 @@ func (s *Server) plainRequest(r *http.Request, c *call) (*tunnel, *Denial) {
 	return nil, nil
 }
 
-// providerOfHost finds a provider owning host on any port: a plaintext
-// request to a provider's name is refused whatever its port.
-func (s *Server) providerOfHost(host string) (*catalog.Provider, bool) {
-	if p, ok := s.catalog.Lookup(host, 443); ok {
+// providerOfHost finds the provider owning a's host on its default port
+// (443) or on a's own port: a plaintext request to a provider's name is
+// refused whatever port it names.
+func (s *Server) providerOfHost(a authority) (*catalog.Provider, bool) {
+	if p, ok := s.catalog.Lookup(a.Host, 443); ok {
 		return p, true
 	}
-	for _, p := range s.catalog.List() {
-		for _, port := range []int{80, 8080, 8443} {
-			if _, ok := s.catalog.Lookup(host, port); ok {
-				return p, true
-			}
-		}
-	}
-	return nil, false
+	return s.catalog.Lookup(a.Host, a.Port)
 }
 
 // checkAuthority enforces security invariant 2: since goproxy v1.9.1 the
