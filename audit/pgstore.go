@@ -130,35 +130,14 @@ func (s *pgStore) ListEvents(ctx context.Context, q Query) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: list events: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("audit: list events: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit: list events: %w", err)
-	}
-	return out, nil
+	return queryEvents(ctx, s.db, query, args)
 }
 
 // listSQL builds the SELECT for q, as the SQLite store's listSQL does.
 func (s *pgStore) listSQL(ctx context.Context, q Query) (string, []any, error) {
-	limit := q.Limit
-	switch {
-	case limit < 0:
-		return "", nil, fmt.Errorf("audit: list events: negative limit %d", limit)
-	case limit == 0:
-		limit = DefaultLimit
-	case limit > MaxLimit:
-		limit = MaxLimit
+	limit, err := listLimit(q.Limit)
+	if err != nil {
+		return "", nil, err
 	}
 	var (
 		where []string

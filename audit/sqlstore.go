@@ -175,37 +175,16 @@ func (s *sqlStore) ListEvents(ctx context.Context, q Query) ([]Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: list events: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("audit: list events: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit: list events: %w", err)
-	}
-	return out, nil
+	return queryEvents(ctx, s.db, query, args)
 }
 
 // listSQL builds the SELECT for q. Resolving the cursor needs one lookup:
 // events are immutable, so the cursor's (time, id) cannot change between that
 // lookup and the listing.
 func (s *sqlStore) listSQL(ctx context.Context, q Query) (string, []any, error) {
-	limit := q.Limit
-	switch {
-	case limit < 0:
-		return "", nil, fmt.Errorf("audit: list events: negative limit %d", limit)
-	case limit == 0:
-		limit = DefaultLimit
-	case limit > MaxLimit:
-		limit = MaxLimit
+	limit, err := listLimit(q.Limit)
+	if err != nil {
+		return "", nil, err
 	}
 	var (
 		where []string
@@ -325,4 +304,39 @@ func scanEvent(rows *sql.Rows) (Event, error) {
 	e.UpstreamLatency = time.Duration(upstream)
 	e.TotalLatency = time.Duration(total)
 	return e, nil
+}
+
+// queryEvents runs a listing query and scans its rows; both stores use it.
+func queryEvents(ctx context.Context, db *sql.DB, query string, args []any) ([]Event, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("audit: list events: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("audit: list events: %w", err)
+	}
+	return out, nil
+}
+
+// listLimit applies the Query.Limit rules: 0 means DefaultLimit, larger
+// than MaxLimit means MaxLimit, negative is an error.
+func listLimit(limit int) (int, error) {
+	switch {
+	case limit < 0:
+		return 0, fmt.Errorf("audit: list events: negative limit %d", limit)
+	case limit == 0:
+		return DefaultLimit, nil
+	case limit > MaxLimit:
+		return MaxLimit, nil
+	}
+	return limit, nil
 }
