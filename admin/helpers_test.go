@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -251,14 +250,4 @@ func (e *env) putSecret(app, principal, value string) secretView {
 	e.must(http.StatusCreated, "POST", "/v1/apps/"+app+"/secrets",
 		map[string]string{"provider": "openai", "principal": principal, "value": value}, &s)
 	return s
-}
-
-// contains reports whether the recorded actions include all of want.
-func containsAll(got, want []string) bool {
-	for _, w := range want {
-		if !slices.Contains(got, w) {
-			return false
-		}
-	}
-	return true
 }

@@ -316,10 +316,3 @@ func (l *RedisLayer) ok() {
 		l.log.Info("redis available again")
 	}
 }
-
-// isDown reports whether the last Redis call failed.
-func (l *RedisLayer) isDown() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.down
-}
