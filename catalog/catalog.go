@@ -38,7 +38,8 @@ type Inject struct {
 	Value  string `yaml:"value" json:"value"`
 }
 
-// OAuth is parsed and validated now, used by the OAuth issue.
+// OAuth is a provider's OAuth 2.0 endpoints and behaviour, used by the
+// connect flow and refresh (vault/oauth).
 type OAuth struct {
 	AuthorizeURL    string            `yaml:"authorize_url" json:"authorize_url"`
 	TokenURL        string            `yaml:"token_url" json:"token_url"`
@@ -49,6 +50,13 @@ type OAuth struct {
 	RotatingRefresh bool              `yaml:"rotating_refresh" json:"rotating_refresh"`
 	DefaultLifetime string            `yaml:"default_lifetime,omitempty" json:"default_lifetime,omitempty"`
 	ExtraParams     map[string]string `yaml:"extra_params,omitempty" json:"extra_params,omitempty"`
+	// AccountField names the provider-side account in the token response:
+	// a dotted path into its JSON ("authed_user.id"), or "id_token.<claim>"
+	// for a claim of the OpenID Connect ID token that came with it (read
+	// without signature check: it arrived straight from the token endpoint
+	// over verified TLS, OpenID Connect Core 3.1.3.7). Empty: no account is
+	// recorded on the grant.
+	AccountField string `yaml:"account_field,omitempty" json:"account_field,omitempty"`
 
 	lifetime time.Duration // DefaultLifetime parsed at load
 }

@@ -273,6 +273,9 @@ func validateOAuth(p *Provider) []error {
 			bad(fmt.Sprintf("scopes[%d]", i), "%q: must be non-empty without spaces or control characters", s)
 		}
 	}
+	if o.AccountField != "" && !validAccountField(o.AccountField) {
+		bad("account_field", "%q: must be a dotted path of [A-Za-z0-9_-] segments, such as authed_user.id or id_token.email", o.AccountField)
+	}
 	for _, k := range slices.Sorted(maps.Keys(o.ExtraParams)) {
 		switch {
 		case k == "":
@@ -282,6 +285,19 @@ func validateOAuth(p *Provider) []error {
 		}
 	}
 	return errs
+}
+
+// validAccountField reports whether f is a dotted path of non-empty
+// [A-Za-z0-9_-] segments.
+func validAccountField(f string) bool {
+	for seg := range strings.SplitSeq(f, ".") {
+		if seg == "" || strings.ContainsFunc(seg, func(r rune) bool {
+			return !(r == '_' || r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkHTTPSURL returns why s is not an absolute https URL with a host, or "".

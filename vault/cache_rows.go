@@ -51,6 +51,7 @@ type credRow struct {
 	ProviderID string    `json:"provider_id"`
 	Kind       string    `json:"kind"`
 	Version    int64     `json:"version"`
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
 	KEKID      string    `json:"kek_id"`
 	WrappedKey []byte    `json:"wrapped_key"`
 	Ciphertext []byte    `json:"ciphertext"`

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 )
 
 // KEKSize is the size of a key-encryption key and of a data key (AES-256).
@@ -24,9 +25,34 @@ var ErrDecrypt = errors.New("credential does not decrypt")
 // "[REDACTED]", so sealing goes through this type, which has the same
 // fields and no methods.
 type materialWire struct {
-	Token    string `json:"token,omitempty"`
-	Username string `json:"username,omitempty"`
-	Password string `json:"password,omitempty"`
+	Token        string    `json:"token,omitempty"`
+	Username     string    `json:"username,omitempty"`
+	Password     string    `json:"password,omitempty"`
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	Scopes       []string  `json:"scopes,omitempty"`
+	GrantType    string    `json:"grant_type,omitempty"`
+}
+
+// toWire drops Version, which is a property of the row, not of the
+// sealed material.
+func toWire(m Material) materialWire {
+	return materialWire{
+		Token: m.Token, Username: m.Username, Password: m.Password,
+		AccessToken: m.AccessToken, RefreshToken: m.RefreshToken, TokenType: m.TokenType,
+		Expiry: m.Expiry, Scopes: m.Scopes, GrantType: m.GrantType,
+	}
+}
+
+// fromWire is toWire's inverse; version is the row's.
+func fromWire(w materialWire, version int64) Material {
+	return Material{
+		Token: w.Token, Username: w.Username, Password: w.Password,
+		AccessToken: w.AccessToken, RefreshToken: w.RefreshToken, TokenType: w.TokenType,
+		Expiry: w.Expiry, Scopes: w.Scopes, GrantType: w.GrantType, Version: version,
+	}
 }
 
 // formatV1 is the first byte of every wrapped key and ciphertext so the
@@ -99,7 +125,7 @@ func (Keyring) LogValue() slog.Value { return slog.StringValue("[REDACTED]") }
 // ciphertext's AAD binds app, credential id and version, so it cannot be moved
 // to another row or replayed as another version.
 func (k *Keyring) Seal(appID, credID string, version int64, m Material) (kekID string, wrapped, ciphertext []byte, err error) {
-	plain, err := json.Marshal(materialWire(m))
+	plain, err := json.Marshal(toWire(m))
 	if err != nil {
 		return "", nil, nil, errors.New("seal: encode material") // never wrap: it could quote the value
 	}
@@ -147,7 +173,7 @@ func (k *Keyring) Open(c Credential) (Material, error) {
 		// json errors can quote input bytes; report the fact only.
 		return Material{}, fmt.Errorf("open credential %s: decoded material is malformed: %w", c.ID, ErrDecrypt)
 	}
-	return Material(m), nil
+	return fromWire(m, c.Version), nil
 }
 
 // Rewrap re-wraps c's data key with the active KEK without touching the

@@ -1,6 +1,9 @@
 package vault
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is the persistence interface. Every method that takes an appID scopes
 // its query to that app; a row of another app is ErrNotFound. Implementations:
@@ -49,6 +52,42 @@ type Store interface {
 	GetGrant(ctx context.Context, appID, id string) (Grant, error)
 	ListGrants(ctx context.Context, appID string, f GrantFilter) ([]Grant, error)
 	SetGrantStatus(ctx context.Context, appID, id, status string) error
+
+	// UpdateGrant sets Account and Status of the grant (re-consent). A
+	// revoked grant cannot leave revoked (ErrConflict).
+	UpdateGrant(ctx context.Context, g Grant) error
+
+	// PutProviderSettings inserts or replaces the app's settings for
+	// s.ProviderID (the app must exist).
+	PutProviderSettings(ctx context.Context, s ProviderSettings) error
+	GetProviderSettings(ctx context.Context, appID, providerID string) (ProviderSettings, error)
+	ListProviderSettings(ctx context.Context, appID string) ([]ProviderSettings, error)
+	DeleteProviderSettings(ctx context.Context, appID, providerID string) error
+
+	CreateConnectSession(ctx context.Context, s ConnectSession) error
+	GetConnectSession(ctx context.Context, appID, id string) (ConnectSession, error)
+	// ClaimConnectSession moves the session whose StateHash is stateHash
+	// from pending to exchanging, if it has not expired at now, and returns
+	// it; exactly one caller can claim a state. Unknown, used and expired
+	// states are ErrNotFound.
+	ClaimConnectSession(ctx context.Context, stateHash []byte, now time.Time) (ConnectSession, error)
+	// FinishConnectSession records the outcome (SessionComplete with
+	// grantID, or SessionFailed with a code and message) of a claimed
+	// session.
+	FinishConnectSession(ctx context.Context, s ConnectSession) error
+	// DeleteConnectSessions removes sessions that expired before t and
+	// returns how many.
+	DeleteConnectSessions(ctx context.Context, expiredBefore time.Time) (int, error)
+
+	// CreateDelegation records d (grant and agent must exist in d.AppID;
+	// a second delegation of the same grant to the same agent is
+	// ErrConflict).
+	CreateDelegation(ctx context.Context, d Delegation) error
+	ListDelegations(ctx context.Context, appID string, f DelegationFilter) ([]Delegation, error)
+	DeleteDelegation(ctx context.Context, appID, id string) error
+	// DelegatedGrants returns the active grants of providerID delegated to
+	// agentID, oldest first.
+	DelegatedGrants(ctx context.Context, appID, agentID, providerID string) ([]Grant, error)
 
 	Ping(ctx context.Context) error
 	Close() error

@@ -69,11 +69,15 @@ type Key struct {
 // KEKID. The AAD binds AppID, ID and Version so a ciphertext cannot be moved
 // between rows or replayed at another version.
 type Credential struct {
-	ID         string    `json:"id"`
-	AppID      string    `json:"app_id"`
-	ProviderID string    `json:"provider_id"`
-	Kind       string    `json:"kind"` // "api_key", "basic" (later "oauth2", …)
-	Version    int64     `json:"version"`
+	ID         string `json:"id"`
+	AppID      string `json:"app_id"`
+	ProviderID string `json:"provider_id"`
+	Kind       string `json:"kind"` // KindAPIKey, KindBasic, KindOAuth2, KindOAuthClient
+	Version    int64  `json:"version"`
+	// ExpiresAt is when the material stops being usable (an OAuth access
+	// token's expiry), zero when unknown or never. Stored in clear (it is
+	// not secret) so the Redis TTL and refresh sweeps need no decryption.
+	ExpiresAt  time.Time `json:"expires_at,omitzero"`
 	KEKID      string    `json:"kek_id"`
 	WrappedKey []byte    `json:"-"`
 	Ciphertext []byte    `json:"-"`
@@ -83,22 +87,42 @@ type Credential struct {
 
 // Grant binds one credential to one principal.
 type Grant struct {
-	ID           string    `json:"grant_id"`
-	AppID        string    `json:"app_id"`
-	CredentialID string    `json:"credential_id"`
-	ProviderID   string    `json:"provider_id"`
-	Principal    string    `json:"principal"` // "system", "agent:<name>", "user:<id>"
-	Status       string    `json:"status"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           string `json:"grant_id"`
+	AppID        string `json:"app_id"`
+	CredentialID string `json:"credential_id"`
+	ProviderID   string `json:"provider_id"`
+	Principal    string `json:"principal"` // "system", "agent:<name>", "user:<id>"
+	// Account identifies the provider-side account of an OAuth grant (for
+	// example a Slack user id or a Google e-mail), empty when unknown; it
+	// tells apart two connections of one provider by one user.
+	Account   string    `json:"account,omitempty"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Material is decrypted credential material. It redacts itself in logs and
 // in fmt output so a stray log line cannot leak it (security invariant 6).
 type Material struct {
-	Token    string `json:"token,omitempty"`    // api_key kinds: the secret value
+	Token    string `json:"token,omitempty"`    // api_key kind: the secret value; oauth_client kind: the client secret
 	Username string `json:"username,omitempty"` // basic kind
 	Password string `json:"password,omitempty"` // basic kind
+
+	// OAuth token set (kind oauth2).
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"` // zero: unknown (the provider's default lifetime applies when set)
+	Scopes       []string  `json:"scopes,omitempty"`
+	// GrantType is how the token set is renewed: GrantAuthorizationCode
+	// (refresh token) or GrantClientCredentials (minted again from the
+	// app's client id and secret).
+	GrantType string `json:"grant_type,omitempty"`
+
+	// Version is the credential version this material was read at. The
+	// vault sets it on every read; it is not sealed. Refresh fences its
+	// write on it.
+	Version int64 `json:"-"`
 }
 
 // LogValue implements slog.LogValuer.
@@ -115,6 +139,72 @@ func (Material) GoString() string { return "[REDACTED]" }
 // redacted: LogValue only covers top-level log attributes. Sealing encodes
 // through an internal type instead. Unmarshalling is unaffected.
 func (Material) MarshalJSON() ([]byte, error) { return []byte(`"[REDACTED]"`), nil }
+
+// OAuth grant types (Material.GrantType).
+const (
+	GrantAuthorizationCode = "authorization_code"
+	GrantClientCredentials = "client_credentials"
+)
+
+// ProviderSettings is an app's OAuth client for one provider. The client
+// secret is sealed like any credential, in the credential CredentialID of
+// kind KindOAuthClient (Material.Token), so KEK rotation covers it; it is
+// empty for a public client (PKCE only).
+type ProviderSettings struct {
+	AppID        string    `json:"app_id"`
+	ProviderID   string    `json:"provider_id"`
+	ClientID     string    `json:"client_id"`
+	Scopes       []string  `json:"scopes,omitempty"` // empty: the catalog's default scopes
+	CredentialID string    `json:"credential_id,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Connect session statuses.
+const (
+	SessionPending    = "pending"    // waiting for the user at the provider
+	SessionExchanging = "exchanging" // callback claimed the state; code exchange running
+	SessionComplete   = "complete"   // grant created (GrantID)
+	SessionFailed     = "failed"     // ErrorCode/ErrorMessage say why
+)
+
+// ConnectSession is one authorization-code flow in progress. The state sent
+// to the provider is never stored: StateHash is SHA-256(state), and the PKCE
+// verifier is derived from the state (Vault.DeriveKey), so a database read
+// reveals neither.
+type ConnectSession struct {
+	ID           string     `json:"id"` // public id, for polling
+	StateHash    []byte     `json:"-"`
+	AppID        string     `json:"app_id"`
+	ProviderID   string     `json:"provider_id"`
+	Principal    string     `json:"principal"`          // "user:<id>" (or any principal)
+	Agent        string     `json:"agent,omitempty"`    // agent name to delegate the new grant to
+	GrantID      string     `json:"grant_id,omitempty"` // at start: the grant to re-consent (optional); when complete: the grant
+	Scopes       []string   `json:"scopes,omitempty"`
+	RedirectURI  string     `json:"redirect_uri"`
+	Status       string     `json:"status"`
+	ErrorCode    string     `json:"error_code,omitempty"`
+	ErrorMessage string     `json:"error_message,omitempty"` // safe to show: the provider's error description, never a token
+	CreatedAt    time.Time  `json:"created_at"`
+	ExpiresAt    time.Time  `json:"expires_at"`
+	CompletedAt  *time.Time `json:"completed_at,omitempty"`
+}
+
+// Delegation is a user's consent that one agent may use one of the user's
+// grants. Deleting it leaves the grant.
+type Delegation struct {
+	ID        string    `json:"id"`
+	AppID     string    `json:"app_id"`
+	GrantID   string    `json:"grant_id"`
+	AgentID   string    `json:"agent_id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// DelegationFilter narrows ListDelegations. Empty fields match everything.
+type DelegationFilter struct {
+	GrantID string
+	AgentID string
+}
 
 // GrantFilter narrows ListGrants. Empty fields match everything.
 type GrantFilter struct {

@@ -13,10 +13,14 @@ const (
 	PrincipalUserPrefix  = "user:"
 )
 
-// Credential kinds accepted by PutSecret (later "oauth2", …).
+// Credential kinds. PutSecret accepts api_key and basic; oauth2 token sets
+// come from the connect flow or client credentials (vault/oauth), and
+// oauth_client holds an app's OAuth client secret (ConfigureProvider).
 const (
-	KindAPIKey = "api_key"
-	KindBasic  = "basic"
+	KindAPIKey      = "api_key"
+	KindBasic       = "basic"
+	KindOAuth2      = "oauth2"
+	KindOAuthClient = "oauth_client"
 )
 
 // maxNameLen is the length limit of the name rule [a-z0-9][a-z0-9._-]{0,62}.
