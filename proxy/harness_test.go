@@ -52,6 +52,7 @@ type envConfig struct {
 	upstream   UpstreamConfig
 	auditStore func(audit.Store) audit.Store
 	auditCfg   audit.WriterConfig
+	tokens     Tokens
 }
 
 type envOption func(*envConfig)
@@ -112,7 +113,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		sink = cfg.auditStore(events)
 	}
 	w := audit.NewWriter(sink, cfg.auditCfg, log)
-	srv, err := New(cfg.proxy, cfg.upstream, Deps{Vault: v, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: w, Log: log})
+	srv, err := New(cfg.proxy, cfg.upstream, Deps{Vault: v, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: w, Tokens: cfg.tokens, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

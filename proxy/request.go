@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -60,7 +62,7 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 			return r, s.refuse(r, c, d)
 		}
 		if t == nil { // allowlisted destination, forwarded without credential
-			return r, s.forward(r, c, nil)
+			return r, s.forward(r, c, nil, nil)
 		}
 	}
 	c.id = t.id
@@ -76,21 +78,21 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 		return r, s.refuse(r, c, d)
 	}
 	c.ev.GrantID, c.ev.Principal = g.ID, g.Principal
-	if d := entitled(t.id, g, t.provider); d != nil {
+	if d := s.entitled(r.Context(), t.id, g, t.provider); d != nil {
 		return r, s.refuse(r, c, d)
 	}
-	m, err := s.vault.Material(r.Context(), g)
+	m, d := s.material(r.Context(), g)
+	if d != nil {
+		return r, s.refuse(r, c, d)
+	}
+	if d := injectMaterial(r, t.provider, m); d != nil {
+		return r, s.refuse(r, c, d)
+	}
+	rp, err := s.replayFor(r, g, m)
 	if err != nil {
-		return r, s.refuse(r, c, &Denial{Code: CodeVaultUnavailable, Message: "the credential could not be read from the vault", Internal: err})
+		return r, s.refuse(r, c, deny(CodeBadRequest, "the request body could not be read"))
 	}
-	value, err := t.provider.Render(catalog.TemplateData{Token: m.Token, AccessToken: m.Token, Username: m.Username, Password: m.Password})
-	if err != nil {
-		return r, s.refuse(r, c, &Denial{Code: CodeVaultUnavailable, Message: "the credential does not fit the provider's injection rule", Internal: err})
-	}
-	if err := inject(r, t.provider.Inject, value); err != nil {
-		return r, s.refuse(r, c, deny(CodeBadRequest, "the request URL query is malformed"))
-	}
-	return r, s.forward(r, c, t.provider)
+	return r, s.forward(r, c, t.provider, rp)
 }
 
 // plainRequest handles an absolute-form request sent to the proxy without
@@ -173,17 +175,25 @@ func sameAuthority(h string, a authority, scheme string) bool {
 
 // entitled checks the base entitlement: same app (guaranteed by lookup),
 // the grant belongs to this provider, and an agent only reaches grants bound
-// to it. An app key acts as the app and reaches its app's grants.
-func entitled(id Identity, g vault.Grant, p *catalog.Provider) *Denial {
+// or delegated to it (no ambient authority). An app key acts as the app and
+// reaches its app's grants.
+func (s *Server) entitled(ctx context.Context, id Identity, g vault.Grant, p *catalog.Provider) *Denial {
 	if g.ProviderID != p.ID {
 		return &Denial{Code: CodeNotEntitled, Message: "grant " + g.ID + " is for provider " + g.ProviderID + ", not " + p.ID,
 			Details: map[string]any{"grant_id": g.ID}}
 	}
-	if id.AgentID != "" && g.Principal != id.Principal() {
-		return &Denial{Code: CodeNotEntitled, Message: "agent " + id.AgentName + " is not entitled to grant " + g.ID,
-			Details: map[string]any{"grant_id": g.ID}}
+	if id.AgentID == "" || g.Principal == id.Principal() {
+		return nil
 	}
-	return nil
+	delegated, err := s.vault.DelegatedGrants(ctx, id.AppID, id.AgentID, p.ID)
+	if err != nil {
+		return denialFor(err)
+	}
+	if slices.ContainsFunc(delegated, func(d vault.Grant) bool { return d.ID == g.ID }) {
+		return nil
+	}
+	return &Denial{Code: CodeNotEntitled, Message: "agent " + id.AgentName + " is not entitled to grant " + g.ID,
+		Details: map[string]any{"grant_id": g.ID}}
 }
 
 // refuse answers with a denial and audits it.

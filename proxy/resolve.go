@@ -38,17 +38,66 @@ func (s *Server) resolveGrant(ctx context.Context, r *http.Request, t *tunnel) (
 	if r.Header.Get("Gatehouse-User") != "" {
 		return vault.Grant{}, deny(CodeGrantNotFound, "Gatehouse-User identity resolution is not configured for this app")
 	}
+	principals := []string{vault.PrincipalSystem}
 	if t.id.AgentID != "" {
-		g, found, d := s.onlyGrant(ctx, t, t.id.Principal())
+		g, found, d := s.agentGrant(ctx, t)
 		if found || d != nil {
 			return g, d
 		}
+		principals = append(principals, t.id.Principal())
 	}
-	g, found, d := s.onlyGrant(ctx, t, "system")
+	g, found, d := s.onlyGrant(ctx, t, vault.PrincipalSystem)
 	if found || d != nil {
 		return g, d
 	}
-	return vault.Grant{}, deny(CodeGrantNotFound, "no grant for provider "+t.provider.ID+" is available to this caller")
+	return vault.Grant{}, s.noGrant(ctx, t, principals)
+}
+
+// agentGrant returns the calling agent's single active grant for the
+// tunnel's provider, its own or delegated to it (request flow step 5.4).
+func (s *Server) agentGrant(ctx context.Context, t *tunnel) (vault.Grant, bool, *Denial) {
+	own, err := s.vault.GrantsFor(ctx, t.id.AppID, t.provider.ID, t.id.Principal())
+	if err != nil {
+		return vault.Grant{}, false, denialFor(err)
+	}
+	delegated, err := s.vault.DelegatedGrants(ctx, t.id.AppID, t.id.AgentID, t.provider.ID)
+	if err != nil {
+		return vault.Grant{}, false, denialFor(err)
+	}
+	gs := own
+	for _, g := range delegated {
+		if !slices.ContainsFunc(gs, func(o vault.Grant) bool { return o.ID == g.ID }) {
+			gs = append(gs, g)
+		}
+	}
+	switch len(gs) {
+	case 0:
+		return vault.Grant{}, false, nil
+	case 1:
+		return gs[0], true, nil
+	}
+	ids := make([]string, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
+	}
+	return vault.Grant{}, true, ambiguous("agent "+t.id.AgentName+" has several grants for provider "+t.provider.ID+": pick one with Gatehouse-Grant", ids)
+}
+
+// noGrant explains why implicit resolution found nothing. When the grant
+// the caller would have used is waiting for its user to connect again, the
+// caller learns that (reauth_required with the connect URL) rather than a
+// bare grant_not_found. Only refused calls pay for this store read.
+func (s *Server) noGrant(ctx context.Context, t *tunnel, principals []string) *Denial {
+	for _, p := range principals {
+		gs, err := s.vault.Store().ListGrants(ctx, t.id.AppID, vault.GrantFilter{ProviderID: t.provider.ID, Principal: p, Status: vault.StatusNeedsReauth})
+		if err != nil {
+			return denialFor(err)
+		}
+		if len(gs) == 1 {
+			return s.reauthDenial(gs[0])
+		}
+	}
+	return deny(CodeGrantNotFound, "no grant for provider "+t.provider.ID+" is available to this caller")
 }
 
 // onlyGrant returns the single active grant of principal for the tunnel's
@@ -90,7 +139,7 @@ func (s *Server) explicitGrant(ctx context.Context, t *tunnel, id string) (vault
 	case vault.StatusExpired:
 		return g, &Denial{Code: CodeGrantExpired, Message: "grant " + g.ID + " has expired", Details: details}
 	case vault.StatusNeedsReauth:
-		return g, &Denial{Code: CodeReauthRequired, Message: "grant " + g.ID + " needs the user to connect again", Details: details}
+		return g, s.reauthDenial(g)
 	}
 	return g, &Denial{Code: CodeGrantRevoked, Message: "grant " + g.ID + " is not active", Details: details}
 }

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +52,11 @@ type Deps struct {
 	Catalog *catalog.Catalog
 	Minter  *certs.Minter
 	Audit   *audit.Writer
-	Log     *slog.Logger
+	// Tokens turns a grant into the material to inject, refreshing OAuth
+	// tokens (*oauth.Manager). Nil: the vault's material as stored, and
+	// OAuth grants are refused rather than risk an expired token.
+	Tokens Tokens
+	Log    *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -66,6 +68,7 @@ type Server struct {
 	catalog   *catalog.Catalog
 	minter    *certs.Minter
 	audit     *audit.Writer
+	tokens    Tokens
 	log       *slog.Logger
 	now       func() time.Time
 	dialer    *dialer
@@ -90,28 +93,6 @@ func New(cfg Config, up UpstreamConfig, deps Deps) (*Server, error) {
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = 64 << 10
 	}
-	if up.DialTimeout <= 0 {
-		up.DialTimeout = 10 * time.Second
-	}
-	pins := make(map[string]string, len(up.Resolve))
-	for from, to := range up.Resolve {
-		a, err := parseAuthority(from, 0)
-		if err != nil {
-			return nil, fmt.Errorf("upstream.resolve: %q is not host:port", from)
-		}
-		if _, err := netip.ParseAddrPort(to); err != nil {
-			return nil, fmt.Errorf("upstream.resolve: %q → %q: target must be ip:port", from, to)
-		}
-		pins[a.String()] = to
-	}
-	var allow []netip.Prefix
-	for _, c := range up.AllowCIDRs {
-		p, err := netip.ParsePrefix(strings.TrimSpace(c))
-		if err != nil {
-			return nil, fmt.Errorf("egress.allow_cidrs: %q is not a CIDR", c)
-		}
-		allow = append(allow, p.Masked())
-	}
 	log := deps.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -120,13 +101,16 @@ func New(cfg Config, up UpstreamConfig, deps Deps) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	d := newDialer(pins, allow, up.DialTimeout)
-	tr, err := newTransport(d, up.ExtraRoots, up.DialTimeout)
+	d, err := newUpstreamDialer(up)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := newTransport(d, up.ExtraRoots, d.net.Timeout)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, vault: deps.Vault, catalog: deps.Catalog, minter: deps.Minter, audit: deps.Audit,
+		cfg: cfg, vault: deps.Vault, catalog: deps.Catalog, minter: deps.Minter, audit: deps.Audit, tokens: deps.Tokens,
 		log: log, now: now, dialer: d, transport: tr,
 	}
 	s.goproxy = s.newGoproxy()
