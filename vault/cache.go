@@ -232,6 +232,10 @@ type (
 		epoch                    uint64
 		app, provider, principal string
 	}
+	delegatedKey struct {
+		epoch                uint64
+		app, agent, provider string
+	}
 	materialKey struct {
 		epoch     uint64
 		app, cred string

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/vault"
+	"github.com/google/go-cmp/cmp"
 )
 
 // errStoreDown is what flakyStore's reads return while it is down.
@@ -53,6 +54,13 @@ func (s *flakyStore) GetCredential(ctx context.Context, appID, id string) (vault
 		return vault.Credential{}, err
 	}
 	return s.Store.GetCredential(ctx, appID, id)
+}
+
+func (s *flakyStore) DelegatedGrants(ctx context.Context, appID, agentID, providerID string) ([]vault.Grant, error) {
+	if err := s.fail(); err != nil {
+		return nil, err
+	}
+	return s.Store.DelegatedGrants(ctx, appID, agentID, providerID)
 }
 
 func (s *flakyStore) GetApp(ctx context.Context, id string) (vault.App, error) {
@@ -112,7 +120,8 @@ func (e *cacheEnv) vault(t *testing.T, opts vault.Options) *vault.Vault {
 }
 
 // fixture is what the cached hot path reads: an agent with a key and a
-// secret bound to it, plus an app key.
+// secret bound to it, plus an app key, and a user's OAuth grant delegated
+// to the agent.
 type fixture struct {
 	agent            vault.Agent
 	appKey, agentKey string
@@ -120,6 +129,9 @@ type fixture struct {
 	agentKeyID       string
 	grant            vault.Grant
 	material         vault.Material
+	oauth            vault.Grant // "slack" grant of "user:<name>", delegated to the agent
+	oauthMaterial    vault.Material
+	delegation       vault.Delegation
 }
 
 // fixture creates a fixture in the env's app through v. name must be
@@ -148,6 +160,17 @@ func (e *cacheEnv) fixtureIn(t *testing.T, v *vault.Vault, appID, name string) f
 	}
 	f.agentKeyID = k.ID
 	if f.grant, _, err = v.PutSecret(c, appID, "openai", vault.KindAPIKey, "agent:"+name, f.material); err != nil {
+		t.Fatal(err)
+	}
+	f.oauthMaterial = vault.Material{
+		AccessToken: "xoxp-" + secretMarker + "-" + name, RefreshToken: "xoxe-" + secretMarker + "-" + name,
+		TokenType: "Bearer", Expiry: e.clock.Now().Add(time.Hour), Scopes: []string{"chat:write"},
+		GrantType: vault.GrantAuthorizationCode,
+	}
+	if f.oauth, _, err = v.PutOAuthGrant(c, appID, "slack", "user:"+name, "U-"+name, f.oauthMaterial); err != nil {
+		t.Fatal(err)
+	}
+	if f.delegation, err = v.Delegate(c, appID, f.oauth.ID, name); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -185,7 +208,7 @@ var hotPaths = []hotPath{
 	}},
 	{"Material", func(ctx context.Context, v *vault.Vault, f fixture) error {
 		m, err := v.Material(ctx, f.grant)
-		if err == nil && m != f.material {
+		if err == nil && !cmp.Equal(m, f.material, ignoreVersion) {
 			err = errors.New("other material")
 		}
 		return err
@@ -198,6 +221,41 @@ var hotPaths = []hotPath{
 		_, err := v.Agent(ctx, f.agent.AppID, f.agent.ID)
 		return err
 	}},
+	{"DelegatedGrants", func(ctx context.Context, v *vault.Vault, f fixture) error {
+		gs, err := v.DelegatedGrants(ctx, f.agent.AppID, f.agent.ID, "slack")
+		if err == nil && (len(gs) != 1 || gs[0].ID != f.oauth.ID) {
+			err = errors.New("not exactly the delegated grant")
+		}
+		return err
+	}},
+	{"OAuthMaterial", func(ctx context.Context, v *vault.Vault, f fixture) error {
+		m, err := v.Material(ctx, f.oauth)
+		if err == nil && !cmp.Equal(m, f.oauthMaterial, ignoreVersion) {
+			err = errors.New("other material")
+		}
+		return err
+	}},
+}
+
+// Indexes into hotPaths for tests that exercise one path.
+const (
+	pathDelegated = 7
+	pathOAuth     = 8
+)
+
+// refreshedToken is the access token refreshTokens writes.
+const refreshedToken = "xoxp-refreshed"
+
+// refreshTokens replaces the fixture's OAuth access token as a refresh
+// does: read from the store, write fenced on the version read.
+func refreshTokens(ctx context.Context, v *vault.Vault, f fixture) error {
+	m, err := v.MaterialFromStore(ctx, f.oauth.AppID, f.oauth.CredentialID)
+	if err != nil {
+		return err
+	}
+	m.AccessToken = refreshedToken
+	_, err = v.UpdateTokens(ctx, f.oauth.AppID, f.oauth.CredentialID, m)
+	return err
 }
 
 // warm runs every hot path once.

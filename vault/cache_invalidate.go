@@ -45,6 +45,7 @@ func (v *Vault) dropAllLocal() {
 	v.keyCache.invalidateAll()
 	v.grants.invalidateAll()
 	v.grantsFor.invalidateAll()
+	v.delegated.invalidateAll()
 	v.material.invalidateAll()
 	v.apps.invalidateAll()
 	v.agents.invalidateAll()

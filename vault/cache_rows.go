@@ -22,6 +22,9 @@ func grantItem(id string) string { return "grant:" + id }
 func grantsForItem(provider, principal string) string {
 	return "grants:" + strconv.Itoa(len(provider)) + ":" + provider + ":" + principal
 }
+func delegatedItem(agentID, provider string) string {
+	return "delegated:" + strconv.Itoa(len(agentID)) + ":" + agentID + ":" + provider
+}
 func credItem(id string) string  { return "cred:" + id }
 func agentItem(id string) string { return "agent:" + id }
 
@@ -62,10 +65,11 @@ type credRow struct {
 func credToRow(c Credential) credRow { return credRow(c) }
 func rowToCred(r credRow) Credential { return Credential(r) }
 
-// credentialExpiry is when a credential's material stops being valid, zero
-// when unknown. No stored kind carries an expiry yet; an OAuth token set
-// will, and its Redis entry must not outlive the token (boundTTL).
-func credentialExpiry(Credential) time.Time { return time.Time{} }
+// credentialExpiry is when a credential's material stops being valid
+// (an OAuth access token's expiry), zero when unknown: its Redis entry
+// must not outlive the token (boundTTL), so a replica never reads a token
+// from Redis that the store has already replaced because it expired.
+func credentialExpiry(c Credential) time.Time { return c.ExpiresAt }
 
 func same[T any](t T) T { return t }
 
@@ -179,6 +183,19 @@ func (v *Vault) loadGrantsFor(ctx context.Context, appID, providerID, principal 
 	}
 	gs, _, err := readThrough(ctx, v, spec, false, func(ctx context.Context) ([]Grant, error) {
 		return v.store.ListGrants(ctx, appID, GrantFilter{ProviderID: providerID, Principal: principal, Status: StatusActive})
+	})
+	return gs, err
+}
+
+// loadDelegatedGrants reads the active grants of one provider delegated
+// to one agent.
+func (v *Vault) loadDelegatedGrants(ctx context.Context, appID, agentID, providerID string) ([]Grant, error) {
+	spec := rowSpec[[]Grant, []Grant]{
+		scope: appScope(appID), item: delegatedItem(agentID, providerID),
+		toWire: same[[]Grant], fromWire: same[[]Grant],
+	}
+	gs, _, err := readThrough(ctx, v, spec, false, func(ctx context.Context) ([]Grant, error) {
+		return v.store.DelegatedGrants(ctx, appID, agentID, providerID)
 	})
 	return gs, err
 }

@@ -94,6 +94,13 @@ func TestStaleNeverResurrectsRevocation(t *testing.T) {
 		{"deleted secret", func(ctx context.Context, v *vault.Vault, f fixture) error {
 			return v.DeleteSecret(ctx, f.grant.AppID, f.grant.ID)
 		}, hotPaths[4].read},
+		{"removed delegation", func(ctx context.Context, v *vault.Vault, f fixture) error {
+			return v.RemoveDelegation(ctx, f.delegation.AppID, f.delegation.ID)
+		}, hotPaths[pathDelegated].read},
+		{"revoked delegated grant", func(ctx context.Context, v *vault.Vault, f fixture) error {
+			return v.RevokeGrant(ctx, f.oauth.AppID, f.oauth.ID)
+		}, hotPaths[pathDelegated].read},
+		{"refreshed tokens", refreshTokens, hotPaths[pathOAuth].read},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

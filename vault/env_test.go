@@ -8,7 +8,11 @@ import (
 	"time"
 
 	"github.com/gatehouse-dev/gatehouse/vault"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
+
+// ignoreVersion compares materials without the version they were read at.
+var ignoreVersion = cmpopts.IgnoreFields(vault.Material{}, "Version")
 
 // fakeClock is an injectable clock that moves only when told.
 type fakeClock struct {
@@ -32,6 +36,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 type countingStore struct {
 	vault.Store
 	getKey, getGrant, listGrants, getCredential atomic.Int64
+	delegatedGrants                             atomic.Int64
+}
+
+func (s *countingStore) DelegatedGrants(ctx context.Context, appID, agentID, providerID string) ([]vault.Grant, error) {
+	s.delegatedGrants.Add(1)
+	return s.Store.DelegatedGrants(ctx, appID, agentID, providerID)
 }
 
 func (s *countingStore) GetKey(ctx context.Context, id string) (vault.Key, error) {

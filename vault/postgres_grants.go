@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -28,9 +29,9 @@ func (p *Postgres) CreateCredential(ctx context.Context, c Credential) error {
 		updated = p.stamp(c.UpdatedAt)
 	}
 	_, err := p.pool.Exec(ctx,
-		`INSERT INTO credentials (id, app_id, provider_id, kind, version, kek_id, wrapped_key, ciphertext, created_at, updated_at)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		c.ID, c.AppID, c.ProviderID, c.Kind, c.Version, c.KEKID, c.WrappedKey, c.Ciphertext, created, updated)
+		`INSERT INTO credentials (id, app_id, provider_id, kind, version, expires_at, kek_id, wrapped_key, ciphertext, created_at, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		c.ID, c.AppID, c.ProviderID, c.Kind, c.Version, optTimePG(c.ExpiresAt), c.KEKID, c.WrappedKey, c.Ciphertext, created, updated)
 	if err != nil {
 		return fmt.Errorf("create credential: %w", classifyPG(err))
 	}
@@ -39,12 +40,27 @@ func (p *Postgres) CreateCredential(ctx context.Context, c Credential) error {
 
 func scanCredentialPG(row pgx.Row) (Credential, error) {
 	var c Credential
-	if err := row.Scan(&c.ID, &c.AppID, &c.ProviderID, &c.Kind, &c.Version, &c.KEKID,
+	var expires *time.Time
+	if err := row.Scan(&c.ID, &c.AppID, &c.ProviderID, &c.Kind, &c.Version, &expires, &c.KEKID,
 		&c.WrappedKey, &c.Ciphertext, &c.CreatedAt, &c.UpdatedAt); err != nil {
 		return Credential{}, classifyPG(err)
 	}
+	if expires != nil {
+		c.ExpiresAt = expires.UTC()
+	}
 	c.CreatedAt, c.UpdatedAt = c.CreatedAt.UTC(), c.UpdatedAt.UTC()
 	return c, nil
+}
+
+// optTimePG is the parameter for a nullable timestamptz: the zero time is
+// NULL, anything else is truncated to the stored microseconds (timestamptz
+// would round).
+func optTimePG(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Microsecond)
+	return &t
 }
 
 // GetCredential returns the app's credential id, or ErrNotFound.
@@ -60,8 +76,9 @@ func (p *Postgres) GetCredential(ctx context.Context, appID, id string) (Credent
 	return c, nil
 }
 
-// UpdateCredential replaces version, KEK id, wrapped key, ciphertext and
-// updated_at where the stored version is c.Version-1 (the version fence).
+// UpdateCredential replaces version, expiry, KEK id, wrapped key,
+// ciphertext and updated_at where the stored version is c.Version-1 (the
+// version fence).
 // A lost fence is ErrConflict, a missing row ErrNotFound. ProviderID, Kind
 // and CreatedAt are not changed. Racing updaters serialise on the row lock
 // and the loser's WHERE is re-checked against the winner's version.
@@ -78,9 +95,9 @@ func (p *Postgres) UpdateCredential(ctx context.Context, c Credential) error {
 	updated := p.stamp(c.UpdatedAt)
 	err := p.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx,
-			`UPDATE credentials SET version = $1, kek_id = $2, wrapped_key = $3, ciphertext = $4, updated_at = $5
-			 WHERE id = $6 AND app_id = $7 AND version = $8`,
-			c.Version, c.KEKID, c.WrappedKey, c.Ciphertext, updated, c.ID, c.AppID, c.Version-1)
+			`UPDATE credentials SET version = $1, expires_at = $2, kek_id = $3, wrapped_key = $4, ciphertext = $5, updated_at = $6
+			 WHERE id = $7 AND app_id = $8 AND version = $9`,
+			c.Version, optTimePG(c.ExpiresAt), c.KEKID, c.WrappedKey, c.Ciphertext, updated, c.ID, c.AppID, c.Version-1)
 		if err != nil {
 			return err
 		}
@@ -209,16 +226,7 @@ func (p *Postgres) RewrapCredential(ctx context.Context, c Credential, oldKEK st
 // concurrent DeleteCredential either sees this grant and revokes it, or
 // has already deleted the credential.
 func (p *Postgres) CreateGrant(ctx context.Context, g Grant) error {
-	if !IsCanonicalUUID(g.ID) {
-		return fmt.Errorf("grant id must be a lowercase UUID: %w", ErrInvalid)
-	}
-	if err := ValidatePrincipal(g.Principal); err != nil {
-		return err
-	}
-	if g.Status == "" {
-		g.Status = StatusActive
-	}
-	if err := ValidateGrantStatus(g.Status); err != nil {
+	if err := checkGrant(&g); err != nil {
 		return err
 	}
 	if !storable(g.AppID, g.CredentialID, g.ProviderID) {
@@ -240,9 +248,9 @@ func (p *Postgres) CreateGrant(ctx context.Context, g Grant) error {
 			return fmt.Errorf("grant provider differs from its credential's provider: %w", ErrInvalid)
 		}
 		_, err := tx.Exec(ctx,
-			`INSERT INTO grants (id, app_id, credential_id, provider_id, principal, status, created_at, updated_at)
-			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			g.ID, g.AppID, g.CredentialID, g.ProviderID, g.Principal, g.Status, created, updated)
+			`INSERT INTO grants (id, app_id, credential_id, provider_id, principal, account, status, created_at, updated_at)
+			 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			g.ID, g.AppID, g.CredentialID, g.ProviderID, g.Principal, g.Account, g.Status, created, updated)
 		return err
 	})
 	if err != nil {
@@ -253,7 +261,7 @@ func (p *Postgres) CreateGrant(ctx context.Context, g Grant) error {
 
 func scanGrantPG(row pgx.Row) (Grant, error) {
 	var g Grant
-	if err := row.Scan(&g.ID, &g.AppID, &g.CredentialID, &g.ProviderID, &g.Principal, &g.Status,
+	if err := row.Scan(&g.ID, &g.AppID, &g.CredentialID, &g.ProviderID, &g.Principal, &g.Account, &g.Status,
 		&g.CreatedAt, &g.UpdatedAt); err != nil {
 		return Grant{}, classifyPG(err)
 	}
@@ -327,6 +335,41 @@ func (p *Postgres) SetGrantStatus(ctx context.Context, appID, id, status string)
 	})
 	if err != nil {
 		return fmt.Errorf("set grant status: %w", classifyPG(err))
+	}
+	return nil
+}
+
+// UpdateGrant sets the grant's account and status (and updated_at, from
+// g.UpdatedAt or now): re-consent. Revoked is final as in SetGrantStatus:
+// a revoked grant stays as it is, and moving it to another status is
+// ErrConflict. The row is locked while deciding.
+func (p *Postgres) UpdateGrant(ctx context.Context, g Grant) error {
+	if err := checkGrantUpdate(g); err != nil {
+		return err
+	}
+	if !storable(g.AppID, g.ID) {
+		return fmt.Errorf("update grant: %w", ErrNotFound)
+	}
+	updated := p.stamp(g.UpdatedAt)
+	err := p.inTx(ctx, func(tx pgx.Tx) error {
+		var cur string
+		if err := tx.QueryRow(ctx,
+			`SELECT status FROM grants WHERE id = $1 AND app_id = $2 FOR UPDATE`, g.ID, g.AppID).Scan(&cur); err != nil {
+			return err
+		}
+		if cur == StatusRevoked {
+			if g.Status == StatusRevoked {
+				return nil
+			}
+			return fmt.Errorf("grant is revoked: %w", ErrConflict)
+		}
+		_, err := tx.Exec(ctx,
+			`UPDATE grants SET account = $1, status = $2, updated_at = $3 WHERE id = $4 AND app_id = $5`,
+			g.Account, g.Status, updated, g.ID, g.AppID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("update grant: %w", classifyPG(err))
 	}
 	return nil
 }

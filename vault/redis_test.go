@@ -57,7 +57,7 @@ func TestRedisHoldsNoPlaintext(t *testing.T) {
 		t.Fatal(err)
 	}
 	warm(t, v, f)
-	if m, err := v.Material(t.Context(), g); err != nil || m != basic {
+	if m, err := v.Material(t.Context(), g); err != nil || !cmp.Equal(m, basic, ignoreVersion) {
 		t.Fatalf("Material(basic) = %v", err)
 	}
 
@@ -99,8 +99,10 @@ func TestRedisHoldsNoPlaintext(t *testing.T) {
 	}
 	slices.Sort(items)
 	// Two key rows, the grant, the grant list (its item ends in the
-	// principal's name), two credentials, the app and the agent.
-	want := []string{"app", "cred", "cred", f.agent.ID, f.grant.ID, "row", "row", "worker"}
+	// principal's name), three credentials (API key, basic, OAuth), the
+	// app, the agent and the delegated-grant list (its item ends in the
+	// provider).
+	want := []string{"app", "cred", "cred", "cred", f.agent.ID, f.grant.ID, "row", "row", "worker", "slack"}
 	slices.Sort(want)
 	if d := cmp.Diff(want, items); d != "" {
 		t.Fatalf("Redis entries (-want +got):\n%s", d)
@@ -263,7 +265,7 @@ func TestInvalidationPropagates(t *testing.T) {
 			_, err := v.RotateSecret(ctx, f.grant.AppID, f.grant.ID, rotated)
 			return err
 		}, func(ctx context.Context, v *vault.Vault, f fixture) error {
-			if m, err := v.Material(ctx, f.grant); err != nil || m != rotated {
+			if m, err := v.Material(ctx, f.grant); err != nil || !cmp.Equal(m, rotated, ignoreVersion) {
 				return errStillCached
 			}
 			return nil
@@ -293,6 +295,22 @@ func TestInvalidationPropagates(t *testing.T) {
 				return errStillCached
 			}
 			return notActive(v.Grant(ctx, f.grant.AppID, f.grant.ID))
+		}},
+		{"update tokens", refreshTokens, func(ctx context.Context, v *vault.Vault, f fixture) error {
+			if m, err := v.Material(ctx, f.oauth); err != nil || m.AccessToken != refreshedToken || m.Version != 2 {
+				return errStillCached
+			}
+			return nil
+		}},
+		{"remove delegation", func(ctx context.Context, v *vault.Vault, f fixture) error {
+			return v.RemoveDelegation(ctx, f.delegation.AppID, f.delegation.ID)
+		}, func(ctx context.Context, v *vault.Vault, f fixture) error {
+			return noGrants(v.DelegatedGrants(ctx, f.agent.AppID, f.agent.ID, "slack"))
+		}},
+		{"revoke delegated grant", func(ctx context.Context, v *vault.Vault, f fixture) error {
+			return v.RevokeGrant(ctx, f.oauth.AppID, f.oauth.ID)
+		}, func(ctx context.Context, v *vault.Vault, f fixture) error {
+			return noGrants(v.DelegatedGrants(ctx, f.agent.AppID, f.agent.ID, "slack"))
 		}},
 		{"set app egress", func(ctx context.Context, v *vault.Vault, f fixture) error {
 			return v.SetAppEgress(ctx, f.grant.AppID, []string{"changed.example"})

@@ -189,6 +189,22 @@ func parseTime(v string) (time.Time, error) {
 	return t, nil
 }
 
+// fmtOptTime is fmtTime for a nullable column: the zero time is NULL.
+func fmtOptTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return fmtTime(t.Truncate(time.Microsecond))
+}
+
+// parseOptTime is parseTime for a nullable column: NULL is the zero time.
+func parseOptTime(v sql.NullString) (time.Time, error) {
+	if !v.Valid {
+		return time.Time{}, nil
+	}
+	return parseTime(v.String)
+}
+
 // classify maps driver errors to the Store sentinels: unique and primary
 // key violations are ErrConflict, a foreign key violation (the app does not
 // exist) and no rows are ErrNotFound.

@@ -166,8 +166,9 @@ func (s *SQLite) ListAgents(ctx context.Context, appID string) ([]Agent, error) 
 	return collect(rows, scanAgent, "list agents")
 }
 
-// DeleteAgent removes the agent, revokes its active keys and revokes the
-// grants whose principal is "agent:<name>", in one transaction.
+// DeleteAgent removes the agent and the delegations to it, revokes its
+// active keys and revokes the grants whose principal is "agent:<name>", in
+// one transaction.
 func (s *SQLite) DeleteAgent(ctx context.Context, appID, id string) error {
 	now := fmtTime(s.stamp(s.now()))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -184,6 +185,10 @@ func (s *SQLite) DeleteAgent(ctx context.Context, appID, id string) error {
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE grants SET status = 'revoked', updated_at = ? WHERE app_id = ? AND principal = ? AND status <> 'revoked'`,
 			now, appID, PrincipalAgentPrefix+name); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM delegations WHERE app_id = ? AND agent_id = ?`, appID, id); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM agents WHERE id = ? AND app_id = ?`, id, appID)

@@ -24,14 +24,32 @@ func (s *SQLite) CreateCredential(ctx context.Context, c Credential) error {
 		updated = s.stamp(c.UpdatedAt)
 	}
 	_, err := s.w.ExecContext(ctx,
-		`INSERT INTO credentials (id, app_id, provider_id, kind, version, kek_id, wrapped_key, ciphertext, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ID, c.AppID, c.ProviderID, c.Kind, c.Version, c.KEKID, c.WrappedKey, c.Ciphertext,
+		`INSERT INTO credentials (id, app_id, provider_id, kind, version, expires_at, kek_id, wrapped_key, ciphertext, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.AppID, c.ProviderID, c.Kind, c.Version, fmtOptTime(c.ExpiresAt), c.KEKID, c.WrappedKey, c.Ciphertext,
 		fmtTime(created), fmtTime(updated))
 	if err != nil {
 		return fmt.Errorf("create credential: %w", classify(err))
 	}
 	return nil
+}
+
+// checkGrant validates g for CreateGrant (both stores), defaulting an
+// empty Status to active.
+func checkGrant(g *Grant) error {
+	if !IsCanonicalUUID(g.ID) {
+		return fmt.Errorf("grant id must be a lowercase UUID: %w", ErrInvalid)
+	}
+	if err := ValidatePrincipal(g.Principal); err != nil {
+		return err
+	}
+	if err := ValidateAccount(g.Account); err != nil {
+		return err
+	}
+	if g.Status == "" {
+		g.Status = StatusActive
+	}
+	return ValidateGrantStatus(g.Status)
 }
 
 func checkCredential(c Credential) error {
@@ -46,16 +64,20 @@ func checkCredential(c Credential) error {
 	return nil
 }
 
-const credentialColumns = `id, app_id, provider_id, kind, version, kek_id, wrapped_key, ciphertext, created_at, updated_at`
+const credentialColumns = `id, app_id, provider_id, kind, version, expires_at, kek_id, wrapped_key, ciphertext, created_at, updated_at`
 
 func scanCredential(row interface{ Scan(...any) error }) (Credential, error) {
 	var c Credential
 	var created, updated string
-	if err := row.Scan(&c.ID, &c.AppID, &c.ProviderID, &c.Kind, &c.Version, &c.KEKID,
+	var expires sql.NullString
+	if err := row.Scan(&c.ID, &c.AppID, &c.ProviderID, &c.Kind, &c.Version, &expires, &c.KEKID,
 		&c.WrappedKey, &c.Ciphertext, &created, &updated); err != nil {
 		return Credential{}, classify(err)
 	}
 	var err error
+	if c.ExpiresAt, err = parseOptTime(expires); err != nil {
+		return Credential{}, err
+	}
 	if c.CreatedAt, err = parseTime(created); err != nil {
 		return Credential{}, err
 	}
@@ -73,10 +95,10 @@ func (s *SQLite) GetCredential(ctx context.Context, appID, id string) (Credentia
 	return c, nil
 }
 
-// UpdateCredential replaces version, KEK id, wrapped key, ciphertext and
-// updated_at where the stored version is c.Version-1 (the version fence).
-// A lost fence is ErrConflict, a missing row ErrNotFound. ProviderID, Kind
-// and CreatedAt are not changed.
+// UpdateCredential replaces version, expiry, KEK id, wrapped key,
+// ciphertext and updated_at where the stored version is c.Version-1 (the
+// version fence). A lost fence is ErrConflict, a missing row ErrNotFound.
+// ProviderID, Kind and CreatedAt are not changed.
 func (s *SQLite) UpdateCredential(ctx context.Context, c Credential) error {
 	if err := checkCredential(c); err != nil {
 		return err
@@ -87,9 +109,9 @@ func (s *SQLite) UpdateCredential(ctx context.Context, c Credential) error {
 	updated := fmtTime(s.stamp(c.UpdatedAt))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`UPDATE credentials SET version = ?, kek_id = ?, wrapped_key = ?, ciphertext = ?, updated_at = ?
+			`UPDATE credentials SET version = ?, expires_at = ?, kek_id = ?, wrapped_key = ?, ciphertext = ?, updated_at = ?
 			 WHERE id = ? AND app_id = ? AND version = ?`,
-			c.Version, c.KEKID, c.WrappedKey, c.Ciphertext, updated, c.ID, c.AppID, c.Version-1)
+			c.Version, fmtOptTime(c.ExpiresAt), c.KEKID, c.WrappedKey, c.Ciphertext, updated, c.ID, c.AppID, c.Version-1)
 		if err != nil {
 			return err
 		}
@@ -138,16 +160,7 @@ func (s *SQLite) DeleteCredential(ctx context.Context, appID, id string) error {
 // (ErrNotFound otherwise) and belong to the same provider (ErrInvalid); an
 // empty Status means active.
 func (s *SQLite) CreateGrant(ctx context.Context, g Grant) error {
-	if !IsCanonicalUUID(g.ID) {
-		return fmt.Errorf("grant id must be a lowercase UUID: %w", ErrInvalid)
-	}
-	if err := ValidatePrincipal(g.Principal); err != nil {
-		return err
-	}
-	if g.Status == "" {
-		g.Status = StatusActive
-	}
-	if err := ValidateGrantStatus(g.Status); err != nil {
+	if err := checkGrant(&g); err != nil {
 		return err
 	}
 	created := s.stamp(g.CreatedAt)
@@ -165,9 +178,9 @@ func (s *SQLite) CreateGrant(ctx context.Context, g Grant) error {
 			return fmt.Errorf("grant provider differs from its credential's provider: %w", ErrInvalid)
 		}
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO grants (id, app_id, credential_id, provider_id, principal, status, created_at, updated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			g.ID, g.AppID, g.CredentialID, g.ProviderID, g.Principal, g.Status, fmtTime(created), fmtTime(updated))
+			`INSERT INTO grants (id, app_id, credential_id, provider_id, principal, account, status, created_at, updated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.ID, g.AppID, g.CredentialID, g.ProviderID, g.Principal, g.Account, g.Status, fmtTime(created), fmtTime(updated))
 		return err
 	})
 	if err != nil {
@@ -176,12 +189,12 @@ func (s *SQLite) CreateGrant(ctx context.Context, g Grant) error {
 	return nil
 }
 
-const grantColumns = `id, app_id, credential_id, provider_id, principal, status, created_at, updated_at`
+const grantColumns = `id, app_id, credential_id, provider_id, principal, account, status, created_at, updated_at`
 
 func scanGrant(row interface{ Scan(...any) error }) (Grant, error) {
 	var g Grant
 	var created, updated string
-	if err := row.Scan(&g.ID, &g.AppID, &g.CredentialID, &g.ProviderID, &g.Principal, &g.Status,
+	if err := row.Scan(&g.ID, &g.AppID, &g.CredentialID, &g.ProviderID, &g.Principal, &g.Account, &g.Status,
 		&created, &updated); err != nil {
 		return Grant{}, classify(err)
 	}
@@ -250,4 +263,44 @@ func (s *SQLite) SetGrantStatus(ctx context.Context, appID, id, status string) e
 		return fmt.Errorf("set grant status: %w", classify(err))
 	}
 	return nil
+}
+
+// UpdateGrant sets the grant's account and status (and updated_at, from
+// g.UpdatedAt or now): re-consent. Revoked is final as in SetGrantStatus:
+// a revoked grant stays as it is, and moving it to another status is
+// ErrConflict.
+func (s *SQLite) UpdateGrant(ctx context.Context, g Grant) error {
+	if err := checkGrantUpdate(g); err != nil {
+		return err
+	}
+	updated := fmtTime(s.stamp(g.UpdatedAt))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var cur string
+		if err := tx.QueryRowContext(ctx,
+			`SELECT status FROM grants WHERE id = ? AND app_id = ?`, g.ID, g.AppID).Scan(&cur); err != nil {
+			return err
+		}
+		if cur == StatusRevoked {
+			if g.Status == StatusRevoked {
+				return nil
+			}
+			return fmt.Errorf("grant is revoked: %w", ErrConflict)
+		}
+		_, err := tx.ExecContext(ctx,
+			`UPDATE grants SET account = ?, status = ?, updated_at = ? WHERE id = ? AND app_id = ?`,
+			g.Account, g.Status, updated, g.ID, g.AppID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("update grant: %w", classify(err))
+	}
+	return nil
+}
+
+// checkGrantUpdate validates the fields UpdateGrant writes.
+func checkGrantUpdate(g Grant) error {
+	if err := ValidateAccount(g.Account); err != nil {
+		return err
+	}
+	return ValidateGrantStatus(g.Status)
 }

@@ -64,6 +64,9 @@ type Store interface {
 	ListProviderSettings(ctx context.Context, appID string) ([]ProviderSettings, error)
 	DeleteProviderSettings(ctx context.Context, appID, providerID string) error
 
+	// CreateConnectSession stores a new pending session: ID a lowercase
+	// UUID, StateHash 32 bytes (SHA-256), ExpiresAt set. A duplicate id or
+	// state hash is ErrConflict.
 	CreateConnectSession(ctx context.Context, s ConnectSession) error
 	GetConnectSession(ctx context.Context, appID, id string) (ConnectSession, error)
 	// ClaimConnectSession moves the session whose StateHash is stateHash
@@ -73,15 +76,16 @@ type Store interface {
 	ClaimConnectSession(ctx context.Context, stateHash []byte, now time.Time) (ConnectSession, error)
 	// FinishConnectSession records the outcome (SessionComplete with
 	// grantID, or SessionFailed with a code and message) of a claimed
-	// session.
+	// session. A session that is not exchanging is ErrConflict.
 	FinishConnectSession(ctx context.Context, s ConnectSession) error
 	// DeleteConnectSessions removes sessions that expired before t and
 	// returns how many.
 	DeleteConnectSessions(ctx context.Context, expiredBefore time.Time) (int, error)
 
-	// CreateDelegation records d (grant and agent must exist in d.AppID;
-	// a second delegation of the same grant to the same agent is
-	// ErrConflict).
+	// CreateDelegation records d (ID, GrantID and AgentID lowercase UUIDs;
+	// grant and agent must exist in d.AppID; a second delegation of the
+	// same grant to the same agent is ErrConflict). DeleteAgent deletes
+	// the agent's delegations.
 	CreateDelegation(ctx context.Context, d Delegation) error
 	ListDelegations(ctx context.Context, appID string, f DelegationFilter) ([]Delegation, error)
 	DeleteDelegation(ctx context.Context, appID, id string) error

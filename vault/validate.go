@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Principal forms (contracts.md): "system", "agent:<name>", "user:<id>".
@@ -82,16 +83,21 @@ func ValidatePrincipal(p string) error {
 
 // ValidateMaterial checks that m fits kind: api_key needs a non-empty Token
 // and nothing else; basic needs a Username (without ':', RFC 7617) and takes
-// an optional Password. No field may hold control characters, which would let
-// an injected header value split the request. Error messages never contain
-// the material.
+// an optional Password; oauth2 needs an AccessToken and takes the rest of
+// the token set (refresh token, token type, expiry, scopes, grant type);
+// oauth_client takes only a Token (the client secret), which may be empty
+// for a public client. No field may hold control characters, which would
+// let an injected header value split the request, or exceed maxSecretLen.
+// Error messages never contain the material.
 func ValidateMaterial(kind string, m Material) error {
+	hasOAuth := m.AccessToken != "" || m.RefreshToken != "" || m.TokenType != "" ||
+		!m.Expiry.IsZero() || len(m.Scopes) > 0 || m.GrantType != ""
 	switch kind {
 	case KindAPIKey:
 		if m.Token == "" {
 			return fmt.Errorf("api_key material needs a non-empty token: %w", ErrInvalid)
 		}
-		if m.Username != "" || m.Password != "" {
+		if m.Username != "" || m.Password != "" || hasOAuth {
 			return fmt.Errorf("api_key material takes only a token: %w", ErrInvalid)
 		}
 	case KindBasic:
@@ -101,20 +107,118 @@ func ValidateMaterial(kind string, m Material) error {
 		if strings.Contains(m.Username, ":") {
 			return fmt.Errorf("basic username must not contain ':': %w", ErrInvalid)
 		}
-		if m.Token != "" {
+		if m.Token != "" || hasOAuth {
 			return fmt.Errorf("basic material takes only a username and password: %w", ErrInvalid)
 		}
-	default:
-		return fmt.Errorf("credential kind %q must be %s or %s: %w", truncate(kind, 40), KindAPIKey, KindBasic, ErrInvalid)
-	}
-	for _, f := range []struct{ name, v string }{{"token", m.Token}, {"username", m.Username}, {"password", m.Password}} {
-		if len(f.v) > maxSecretLen {
-			return fmt.Errorf("%s is longer than %d bytes: %w", f.name, maxSecretLen, ErrInvalid)
+	case KindOAuth2:
+		if m.AccessToken == "" {
+			return fmt.Errorf("oauth2 material needs a non-empty access token: %w", ErrInvalid)
 		}
-		for i := 0; i < len(f.v); i++ {
-			if c := f.v[i]; c < 0x20 || c == 0x7f {
-				return fmt.Errorf("%s contains control characters: %w", f.name, ErrInvalid)
+		if m.Token != "" || m.Username != "" || m.Password != "" {
+			return fmt.Errorf("oauth2 material takes only an OAuth token set: %w", ErrInvalid)
+		}
+		switch m.GrantType {
+		case "", GrantAuthorizationCode, GrantClientCredentials:
+		default:
+			return fmt.Errorf("oauth2 grant type %q must be %s or %s: %w",
+				truncate(m.GrantType, 40), GrantAuthorizationCode, GrantClientCredentials, ErrInvalid)
+		}
+		if err := ValidateScopes(m.Scopes); err != nil {
+			return err
+		}
+	case KindOAuthClient:
+		if m.Username != "" || m.Password != "" || hasOAuth {
+			return fmt.Errorf("oauth_client material takes only a client secret: %w", ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("credential kind %q must be %s, %s, %s or %s: %w",
+			truncate(kind, 40), KindAPIKey, KindBasic, KindOAuth2, KindOAuthClient, ErrInvalid)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"token", m.Token}, {"username", m.Username}, {"password", m.Password},
+		{"access token", m.AccessToken}, {"refresh token", m.RefreshToken}, {"token type", m.TokenType},
+	} {
+		if err := checkSecretField(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkSecretField bounds one material field and refuses control
+// characters. The message names the field, never its value.
+func checkSecretField(name, v string) error {
+	if len(v) > maxSecretLen {
+		return fmt.Errorf("%s is longer than %d bytes: %w", name, maxSecretLen, ErrInvalid)
+	}
+	if hasControl(v) {
+		return fmt.Errorf("%s contains control characters: %w", name, ErrInvalid)
+	}
+	return nil
+}
+
+// hasControl reports ASCII control characters (and DEL) in s.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// OAuth input limits: far above what real providers use, low enough that
+// a row stays small.
+const (
+	maxScopes     = 100
+	maxScopeLen   = 256
+	maxAccountLen = 512
+	maxClientID   = 1024
+)
+
+// ValidateScopes checks OAuth scope tokens (RFC 6749 section 3.3): each is
+// 1-256 bytes of visible ASCII other than '"' and '\'; at most 100. The
+// error wraps ErrInvalid and is safe to show.
+func ValidateScopes(scopes []string) error {
+	if len(scopes) > maxScopes {
+		return fmt.Errorf("%d scopes, at most %d allowed: %w", len(scopes), maxScopes, ErrInvalid)
+	}
+	for _, sc := range scopes {
+		if sc == "" || len(sc) > maxScopeLen {
+			return fmt.Errorf("a scope must be 1-%d characters: %w", maxScopeLen, ErrInvalid)
+		}
+		for i := 0; i < len(sc); i++ {
+			if c := sc[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+				return fmt.Errorf("scope %q must be visible ASCII without spaces, quotes or backslashes: %w",
+					truncate(strings.ToValidUTF8(sc, "?"), 80), ErrInvalid)
 			}
+		}
+	}
+	return nil
+}
+
+// ValidateAccount checks a grant's provider-side account identifier (a
+// Slack user id, an e-mail address…): empty, or at most 512 bytes of valid
+// UTF-8 without control characters.
+func ValidateAccount(account string) error {
+	switch {
+	case len(account) > maxAccountLen:
+		return fmt.Errorf("account is longer than %d bytes: %w", maxAccountLen, ErrInvalid)
+	case !utf8.ValidString(account) || hasControl(account):
+		return fmt.Errorf("account must be UTF-8 text without control characters: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// validateClientID checks an OAuth client id: 1-1024 bytes of visible
+// ASCII (client ids are sent in forms and Basic auth).
+func validateClientID(id string) error {
+	if id == "" || len(id) > maxClientID {
+		return fmt.Errorf("client id must be 1-%d characters: %w", maxClientID, ErrInvalid)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return fmt.Errorf("client id must be visible ASCII without spaces: %w", ErrInvalid)
 		}
 	}
 	return nil

@@ -25,7 +25,8 @@ const MinPepperLen = 16
 // Options tunes a Vault.
 type Options struct {
 	// CacheTTL is how long Authenticate, CheckKey, Grant, GrantsFor,
-	// Material, App and Agent results are cached in process. Default 5s;
+	// DelegatedGrants, Material, App and Agent results are cached in
+	// process. Default 5s;
 	// negative disables caching.
 	CacheTTL time.Duration
 	// CacheSize bounds each cache's entries. Default 10000.
@@ -73,6 +74,7 @@ type Vault struct {
 	keyCache  *cached[string, Key]
 	grants    *cached[grantKey, Grant]
 	grantsFor *cached[grantsForKey, []Grant]
+	delegated *cached[delegatedKey, []Grant]
 	material  *cached[materialKey, Material]
 	apps      *cached[appKey, App]
 	agents    *cached[agentKey, Agent]
@@ -112,6 +114,7 @@ func New(store Store, keys *Keyring, pepper []byte, opts Options) *Vault {
 	v.keyCache = newCached[string, Key](ttl, stale, size, now, &v.st, ok)
 	v.grants = newCached[grantKey, Grant](ttl, stale, size, now, &v.st, ok)
 	v.grantsFor = newCached[grantsForKey, []Grant](ttl, stale, size, now, &v.st, ok)
+	v.delegated = newCached[delegatedKey, []Grant](ttl, stale, size, now, &v.st, ok)
 	v.material = newCached[materialKey, Material](ttl, stale, size, now, &v.st, ok)
 	v.apps = newCached[appKey, App](ttl, stale, size, now, &v.st, ok)
 	v.agents = newCached[agentKey, Agent](ttl, stale, size, now, &v.st, ok)
@@ -144,6 +147,7 @@ func (v *Vault) Close() {
 	v.keyCache.stop()
 	v.grants.stop()
 	v.grantsFor.stop()
+	v.delegated.stop()
 	v.material.stop()
 	v.apps.stop()
 	v.agents.stop()

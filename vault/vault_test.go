@@ -97,8 +97,13 @@ func TestSecretLifecycle(t *testing.T) {
 	}
 	list[0].Status = "tampered" // the caller's copy; must not reach the cache
 	gotM, err := env.v.Material(c, g)
-	if err != nil || gotM != m {
-		t.Fatalf("Material = %v, %v", gotM == m, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantM := m
+	wantM.Version = 1
+	if d := cmp.Diff(wantM, gotM); d != "" {
+		t.Fatalf("Material (-want +got):\n%s", d)
 	}
 
 	// Cached: no further store reads.
@@ -129,8 +134,14 @@ func TestSecretLifecycle(t *testing.T) {
 	if cred2.Version != 2 {
 		t.Fatalf("rotated version %d, want 2", cred2.Version)
 	}
-	if gotM, err := env.v.Material(c, g); err != nil || gotM != rotated {
-		t.Fatalf("Material after rotate: equal=%v, %v", gotM == rotated, err)
+	gotM, err = env.v.Material(c, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantM = rotated
+	wantM.Version = 2
+	if d := cmp.Diff(wantM, gotM); d != "" {
+		t.Fatalf("Material after rotate (-want +got):\n%s", d)
 	}
 	if _, err := env.v.RotateSecret(c, env.app.ID, g.ID, vault.Material{Username: "u"}); !errors.Is(err, vault.ErrInvalid) {
 		t.Fatalf("rotate with basic material on api_key = %v, want ErrInvalid", err)

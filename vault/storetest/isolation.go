@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/vault"
 	"github.com/google/go-cmp/cmp"
@@ -213,4 +214,113 @@ func writeChain(t *testing.T, s vault.Store, appID string, i int) error {
 		return fmt.Errorf("writer %d: SetGrantStatus: %w", i, err)
 	}
 	return nil
+}
+
+// testOAuthCrossAppIsolation extends testCrossAppIsolation to the OAuth
+// rows: provider settings, connect sessions, delegations and UpdateGrant.
+func testOAuthCrossAppIsolation(t *testing.T, s vault.Store) {
+	c := ctx(t)
+	owner, intruder := mkApp(t, s), mkApp(t, s)
+	agent := mkAgent(t, s, owner.ID)
+	intruderAgent := mkAgent(t, s, intruder.ID)
+	grant := mkGrant(t, s, mkCred(t, s, owner.ID, "slack"), "user:alice")
+	clientCred := mkClientCred(t, s, owner.ID, "slack")
+	settings := vault.ProviderSettings{
+		AppID: owner.ID, ProviderID: "slack", ClientID: "cid", CredentialID: clientCred.ID, CreatedAt: base, UpdatedAt: base,
+	}
+	wantErr(t, "PutProviderSettings", s.PutProviderSettings(c, settings), nil)
+	session := mkSession(t, s, owner.ID, 1000*time.Hour)
+	if _, err := s.ClaimConnectSession(c, session.StateHash, base); err != nil {
+		t.Fatal(err)
+	}
+	deleg := mkDelegation(t, s, grant, agent.ID)
+
+	for _, tc := range []struct {
+		name string
+		call func(appID string) error
+	}{
+		{"UpdateGrant", func(a string) error {
+			g := grant
+			g.AppID, g.Account, g.Status = a, "mallory", vault.StatusRevoked
+			return s.UpdateGrant(c, g)
+		}},
+		{"GetProviderSettings", func(a string) error { _, err := s.GetProviderSettings(c, a, "slack"); return err }},
+		{"DeleteProviderSettings", func(a string) error { return s.DeleteProviderSettings(c, a, "slack") }},
+		{"PutProviderSettings naming the owner's secret", func(a string) error {
+			ps := settings
+			ps.AppID, ps.ProviderID = a, "slack-copy"
+			return s.PutProviderSettings(c, ps)
+		}},
+		{"GetConnectSession", func(a string) error { _, err := s.GetConnectSession(c, a, session.ID); return err }},
+		{"FinishConnectSession", func(a string) error {
+			cs := session
+			cs.AppID, cs.Status, cs.ErrorCode = a, vault.SessionFailed, "hijacked"
+			return s.FinishConnectSession(c, cs)
+		}},
+		{"CreateDelegation of the owner's grant", func(a string) error {
+			return s.CreateDelegation(c, vault.Delegation{ID: newUUID(t), AppID: a, GrantID: grant.ID, AgentID: intruderAgent.ID})
+		}},
+		{"DeleteDelegation", func(a string) error { return s.DeleteDelegation(c, a, deleg.ID) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			foreign := tc.call(intruder.ID)
+			missing := tc.call(newUUID(t))
+			if !errors.Is(foreign, vault.ErrNotFound) || !errors.Is(missing, vault.ErrNotFound) {
+				t.Fatalf("foreign: %v, missing app: %v; want ErrNotFound for both", foreign, missing)
+			}
+		})
+	}
+
+	// Nothing changed for the owner.
+	gotGrant, err := s.GetGrant(c, owner.ID, grant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(grant, gotGrant); d != "" {
+		t.Errorf("grant changed (-want +got):\n%s", d)
+	}
+	gotSettings, err := s.GetProviderSettings(c, owner.ID, "slack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(settings, gotSettings); d != "" {
+		t.Errorf("provider settings changed (-want +got):\n%s", d)
+	}
+	gotSession, err := s.GetConnectSession(c, owner.ID, session.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gotSession.Status != vault.SessionExchanging || gotSession.ErrorCode != "" {
+		t.Errorf("session changed: status %s, error %q", gotSession.Status, gotSession.ErrorCode)
+	}
+	for _, tc := range []struct {
+		name string
+		n    func() (int, error)
+	}{
+		{"ListProviderSettings", func() (int, error) { l, err := s.ListProviderSettings(c, intruder.ID); return len(l), err }},
+		{"ListDelegations", func() (int, error) {
+			l, err := s.ListDelegations(c, intruder.ID, vault.DelegationFilter{})
+			return len(l), err
+		}},
+		{"ListDelegations by the owner's grant", func() (int, error) {
+			l, err := s.ListDelegations(c, intruder.ID, vault.DelegationFilter{GrantID: grant.ID})
+			return len(l), err
+		}},
+		{"DelegatedGrants", func() (int, error) {
+			l, err := s.DelegatedGrants(c, intruder.ID, agent.ID, "slack")
+			return len(l), err
+		}},
+	} {
+		n, err := tc.n()
+		if err != nil || n != 0 {
+			t.Errorf("%s = %d rows, %v; want none", tc.name, n, err)
+		}
+	}
+	ds, err := s.ListDelegations(c, owner.ID, vault.DelegationFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]vault.Delegation{deleg}, ds); d != "" {
+		t.Errorf("owner's delegations changed (-want +got):\n%s", d)
+	}
 }

@@ -42,6 +42,16 @@ func Run(t *testing.T, open func(t *testing.T) vault.Store) {
 		{"ListCredentialsNotUnder", testListCredentialsNotUnder},
 		{"RewrapCredential", testRewrapCredential},
 		{"ConcurrentRewraps", testConcurrentRewraps},
+		{"CredentialExpiry", testCredentialExpiry},
+		{"GrantAccount", testGrantAccount},
+		{"UpdateGrant", testUpdateGrant},
+		{"ProviderSettings", testProviderSettings},
+		{"ConnectSessions", testConnectSessions},
+		{"ConnectSessionExpiry", testConnectSessionExpiry},
+		{"ConcurrentClaims", testConcurrentClaims},
+		{"Delegations", testDelegations},
+		{"DelegatedGrants", testDelegatedGrants},
+		{"OAuthCrossAppIsolation", testOAuthCrossAppIsolation},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
