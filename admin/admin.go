@@ -1,8 +1,10 @@
 // Package admin is Gatehouse's control-plane HTTP handler: liveness and
-// readiness probes and the /v1 REST API the CLI talks to (apps, agents, caller
-// keys, managed secrets, grants, audit events, providers). The API is
-// authenticated with the admin bearer token; every mutating call records an
-// admin audit event.
+// readiness probes, the /v1 REST API the CLI talks to (apps, agents, caller
+// keys, managed secrets, grants, delegations, audit events, providers and
+// their per-app OAuth clients, the OAuth connect flow) and the OAuth
+// redirect endpoint /oauth/callback. The API is authenticated with the
+// admin bearer token; the callback is authenticated by its single-use
+// state. Every mutating call records an admin audit event.
 package admin
 
 import (
@@ -10,6 +12,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -37,7 +41,8 @@ type Recorder interface {
 	Flush(ctx context.Context) error
 }
 
-// Deps is what the handler needs. All fields are required except Log.
+// Deps is what the handler needs. All fields are required except OAuth and
+// Log.
 type Deps struct {
 	// Token is the admin bearer token. It is hashed at construction and
 	// compared in constant time.
@@ -48,6 +53,10 @@ type Deps struct {
 	Audit Recorder
 	// Events answers GET /v1/apps/{app}/audit.
 	Events audit.Store
+	// OAuth runs the connect flow, client-credentials grants and
+	// provider-side revocation (*oauth.Manager). Nil: the OAuth routes
+	// answer 501 and an OAuth grant's revocation stays local.
+	OAuth OAuth
 	// Log receives request and failure logs; never secrets. Default: discard.
 	Log *slog.Logger
 }
@@ -60,7 +69,10 @@ type api struct {
 	catalog   *catalog.Catalog
 	audit     Recorder
 	events    audit.Store
+	oauth     OAuth
 	log       *slog.Logger
+
+	callbackPage *template.Template
 }
 
 // New returns the admin listener's handler.
@@ -75,14 +87,20 @@ func New(d Deps) (http.Handler, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	page, err := parseCallbackTemplate()
+	if err != nil {
+		return nil, fmt.Errorf("admin: callback page: %w", err)
+	}
 	a := &api{
-		tokenHash: sha256.Sum256([]byte(d.Token)),
-		vault:     d.Vault,
-		store:     d.Vault.Store(),
-		catalog:   d.Catalog,
-		audit:     d.Audit,
-		events:    d.Events,
-		log:       log,
+		callbackPage: page,
+		tokenHash:    sha256.Sum256([]byte(d.Token)),
+		vault:        d.Vault,
+		store:        d.Vault.Store(),
+		catalog:      d.Catalog,
+		audit:        d.Audit,
+		events:       d.Events,
+		oauth:        d.OAuth,
+		log:          log,
 	}
 	v1 := http.NewServeMux()
 	a.routes(v1)
@@ -90,6 +108,7 @@ func New(d Deps) (http.Handler, error) {
 	root := http.NewServeMux()
 	root.HandleFunc("GET /healthz", a.healthz)
 	root.HandleFunc("GET /readyz", a.readyz)
+	root.HandleFunc("GET /oauth/callback", a.callback) // no admin token: the state authenticates
 	root.Handle("/v1/", a.authenticate(unmatchedAsJSON(v1)))
 	root.Handle("/", unmatchedAsJSON(http.NewServeMux()))
 	return a.logRequests(root), nil
@@ -117,7 +136,20 @@ func (a *api) routes(mux *http.ServeMux) {
 	h("DELETE /v1/apps/{app}/secrets/{grant}", a.deleteSecret)
 
 	h("GET /v1/apps/{app}/grants", a.listGrants)
+	h("POST /v1/apps/{app}/grants", a.createGrant)
 	h("POST /v1/apps/{app}/grants/{grant}/revoke", a.revokeGrant)
+
+	h("POST /v1/apps/{app}/grants/{grant}/delegations", a.createDelegation)
+	h("GET /v1/apps/{app}/delegations", a.listDelegations)
+	h("DELETE /v1/apps/{app}/delegations/{id}", a.deleteDelegation)
+
+	h("PUT /v1/apps/{app}/providers/{provider}", a.configureProvider)
+	h("GET /v1/apps/{app}/providers", a.listProviderSettings)
+	h("GET /v1/apps/{app}/providers/{provider}", a.getProviderSettings)
+	h("DELETE /v1/apps/{app}/providers/{provider}", a.unconfigureProvider)
+
+	h("GET /v1/connect/sessions/{id}", a.connectSession)
+	h("GET /v1/connect/{provider}", a.startConnect)
 
 	h("GET /v1/apps/{app}/audit", a.listAudit)
 
@@ -180,11 +212,15 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, readyResponse{Status: "ready", Health: h})
 }
 
-// record writes an admin audit event for a mutating call. The change is
-// already committed, so a refused event is logged rather than failing it.
-func (a *api) record(r *http.Request, e audit.Event) {
+// record writes an admin audit event for a mutating call made with the
+// admin token.
+func (a *api) record(r *http.Request, e audit.Event) { a.recordAs(r, Actor, e) }
+
+// recordAs writes an admin audit event with actor. The change is already
+// committed, so a refused event is logged rather than failing it.
+func (a *api) recordAs(r *http.Request, actor string, e audit.Event) {
 	e.Kind = audit.KindAdmin
-	e.Actor = Actor
+	e.Actor = actor
 	e.ClientAddr = r.RemoteAddr
 	if err := a.audit.Record(e); err != nil {
 		a.log.Error("admin: audit event not recorded", "action", e.Action, "app_id", e.AppID, "err", err)

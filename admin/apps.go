@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -83,10 +84,14 @@ func (a *api) setEgress(w http.ResponseWriter, r *http.Request) error {
 // app resolves the {app} path segment, an app id or name. Both lookups miss
 // alike, so an unknown app reveals nothing.
 func (a *api) app(r *http.Request) (vault.App, error) {
-	ref := r.PathValue("app")
+	return a.appByRef(r.Context(), r.PathValue("app"))
+}
+
+// appByRef resolves an app id or name.
+func (a *api) appByRef(ctx context.Context, ref string) (vault.App, error) {
 	subject := fmt.Sprintf("app %q", ref)
 	if vault.IsCanonicalUUID(ref) {
-		app, err := a.store.GetApp(r.Context(), ref)
+		app, err := a.store.GetApp(ctx, ref)
 		if err == nil || !errors.Is(err, vault.ErrNotFound) {
 			return app, about(subject, err)
 		}
@@ -94,9 +99,12 @@ func (a *api) app(r *http.Request) (vault.App, error) {
 	if vault.ValidateName("app", ref) != nil {
 		return vault.App{}, about(subject, vault.ErrNotFound)
 	}
-	app, err := a.store.GetAppByName(r.Context(), ref)
+	app, err := a.store.GetAppByName(ctx, ref)
 	return app, about(subject, err)
 }
+
+// isNotFound reports a vault ErrNotFound.
+func isNotFound(err error) bool { return errors.Is(err, vault.ErrNotFound) }
 
 // nonNil returns s, or an empty slice so JSON shows [] rather than null.
 func nonNil[T any](s []T) []T {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/vault"
+	"github.com/gatehouse-dev/gatehouse/vault/oauth"
 )
 
 // Error codes of the admin API. They are stable: the CLI maps them to exit
@@ -18,7 +19,9 @@ const (
 	CodeUnauthorized   = "unauthorized"    // 401
 	CodeNotFound       = "not_found"       // 404
 	CodeConflict       = "conflict"        // 409
-	CodeInternal       = "internal"        // 500
+	CodeExpired        = "expired"         // 410 (400 on /oauth/callback): a connect session that ran out
+	CodeInternal       = "internal"        // 500 (501 when OAuth is not enabled)
+	CodeProviderError  = "provider_error"  // 502: the OAuth provider refused or failed
 )
 
 // Error is the body of every failed admin API call:
@@ -28,6 +31,9 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// ProviderError is the OAuth error code the provider reported
+	// (access_denied, invalid_client…), with CodeProviderError only.
+	ProviderError string `json:"provider_error,omitempty"`
 }
 
 // Error implements error.
@@ -89,10 +95,14 @@ func aboutConflict(subject, conflict string, err error) error {
 }
 
 // toError is the one place that maps an error to an API error: an *Error
-// passes through, vault and audit sentinels map to their codes, anything
-// else is internal. Messages come from the subject, never from err's text.
+// passes through, OAuth, vault and audit sentinels map to their codes,
+// anything else is internal. Messages come from the subject (or a
+// provider's description, documented as safe), never from err's text.
 func toError(err error) (e *Error, internal bool) {
 	if errors.As(err, &e) {
+		return e, false
+	}
+	if e := oauthError(err); e != nil {
 		return e, false
 	}
 	subject := "resource"
@@ -121,6 +131,46 @@ func toError(err error) (e *Error, internal bool) {
 		return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "request cancelled"}, false
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error"}, true
+}
+
+// oauthError maps the OAuth manager's errors, or returns nil. They are
+// tested before the vault sentinels: an OAuth error may wrap one.
+func oauthError(err error) *Error {
+	if pe, ok := asProviderError(err); ok {
+		return &Error{Status: http.StatusBadGateway, Code: CodeProviderError,
+			Message: providerErrorText(pe.Code, pe.Description), ProviderError: pe.Code}
+	}
+	switch {
+	case errors.Is(err, oauth.ErrNotConfigured):
+		return &Error{Status: http.StatusConflict, Code: CodeConflict,
+			Message: "the app has no OAuth client for this provider; run `gatehouse provider configure PROVIDER --app APP --client-id ID --client-secret-file FILE` first"}
+	case errors.Is(err, oauth.ErrNotOAuth):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest,
+			Message: "the provider or grant does not use OAuth2"}
+	case errors.Is(err, oauth.ErrState):
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidRequest,
+			Message: "unknown, already used or expired connect state; start the connection again"}
+	case errors.Is(err, oauth.ErrSessionExpired):
+		return &Error{Status: http.StatusGone, Code: CodeExpired,
+			Message: "the connect session expired before it was completed; start the connection again"}
+	case errors.Is(err, oauth.ErrReauthRequired):
+		return &Error{Status: http.StatusConflict, Code: CodeConflict,
+			Message: "the grant needs re-consent; connect it again with `gatehouse connect --grant`"}
+	case errors.Is(err, oauth.ErrRefreshFailed):
+		return &Error{Status: http.StatusBadGateway, Code: CodeProviderError,
+			Message: "the provider's token endpoint failed; try again"}
+	}
+	return nil
+}
+
+// callbackError is toError for /oauth/callback, where every state failure
+// (unknown, used or expired) is a 400: the browser followed a dead link.
+func callbackError(err error) (e *Error, internal bool) {
+	if errors.Is(err, oauth.ErrSessionExpired) {
+		return &Error{Status: http.StatusBadRequest, Code: CodeExpired,
+			Message: "the connect session expired before the provider sent the user back; start the connection again"}, false
+	}
+	return toError(err)
 }
 
 // writeError writes err as a JSON error response; internal errors are

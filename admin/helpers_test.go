@@ -68,11 +68,18 @@ type env struct {
 	events audit.Store
 	rec    *recorder
 	writer *audit.Writer
+	oauth  *fakeOAuth
 
 	storeClosed bool
 }
 
 func newEnv(t *testing.T) *env {
+	t.Helper()
+	return newEnvWith(t, &fakeOAuth{})
+}
+
+// newEnvWith is newEnv with the OAuth manager m (nil: OAuth disabled).
+func newEnvWith(t *testing.T, m *fakeOAuth) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := vault.OpenSQLite(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -95,12 +102,16 @@ func newEnv(t *testing.T) *env {
 	events := audit.NewSQLStore(st.DB())
 	w := audit.NewWriter(events, audit.WriterConfig{}, nil)
 	rec := &recorder{next: w}
-	h, err := New(Deps{Token: testToken, Vault: v, Catalog: cat, Audit: rec, Events: events})
+	d := Deps{Token: testToken, Vault: v, Catalog: cat, Audit: rec, Events: events}
+	if m != nil {
+		d.OAuth = m
+	}
+	h, err := New(d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	e := &env{t: t, srv: srv, store: st, vault: v, events: events, rec: rec, writer: w}
+	e := &env{t: t, srv: srv, store: st, vault: v, events: events, rec: rec, writer: w, oauth: m}
 	t.Cleanup(func() {
 		srv.Close()
 		ctx, cancel := context.WithCancel(context.Background())
@@ -249,5 +260,49 @@ func (e *env) putSecret(app, principal, value string) secretView {
 	var s secretView
 	e.must(http.StatusCreated, "POST", "/v1/apps/"+app+"/secrets",
 		map[string]string{"provider": "openai", "principal": principal, "value": value}, &s)
+	return s
+}
+
+// rawResponse is an answer of any content type.
+type rawResponse struct {
+	status int
+	header http.Header
+	body   string
+}
+
+// get sends GET path with header (the admin token only when withToken)
+// and does not follow redirects.
+func (e *env) get(path string, header http.Header, withToken bool) rawResponse {
+	e.t.Helper()
+	req, err := http.NewRequest("GET", e.srv.URL+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if withToken {
+		req.Header.Set("Authorization", "Bearer "+testToken)
+	}
+	c := *e.srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rawResponse{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+}
+
+// putSecretFor stores an api_key secret of provider for principal.
+func (e *env) putSecretFor(app, provider, principal, value string) secretView {
+	e.t.Helper()
+	var s secretView
+	e.must(http.StatusCreated, "POST", "/v1/apps/"+app+"/secrets",
+		map[string]string{"provider": provider, "principal": principal, "value": value}, &s)
 	return s
 }

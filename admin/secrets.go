@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -73,16 +72,8 @@ func (a *api) putSecret(w http.ResponseWriter, r *http.Request) error {
 	if req.Principal == "" {
 		return invalid("field \"principal\" is required (system, agent:<name> or user:<id>)")
 	}
-	if err := vault.ValidatePrincipal(req.Principal); err != nil {
-		return invalidInput(err)
-	}
-	if name, ok := strings.CutPrefix(req.Principal, vault.PrincipalAgentPrefix); ok {
-		if _, err := a.store.GetAgentByName(r.Context(), app.ID, name); err != nil {
-			if errors.Is(err, vault.ErrNotFound) {
-				return invalid("principal %q names no agent of app %q", req.Principal, app.Name)
-			}
-			return err
-		}
+	if err := a.checkPrincipal(r, app, req.Principal); err != nil {
+		return err
 	}
 	m, err := material(kind, req)
 	if err != nil {

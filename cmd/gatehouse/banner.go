@@ -22,11 +22,13 @@ func (s *server) announce(stderr io.Writer, version string) {
 		"ca_cert", s.caPath,
 		"ca_fingerprint_sha256", s.caFingerprint,
 		"admin_token_file", s.tokenPath,
+		"oauth_redirect_uri", s.redirectURI,
 	)
 	fmt.Fprintf(stderr, `
 Gatehouse %s is running.
   proxy        %s   (clients: HTTPS_PROXY=%s)
   admin API    %s
+  OAuth        redirect URI %s   (register it with each provider's OAuth client)
   data dir     %s
   CA cert      %s
                SHA-256 %s
@@ -38,6 +40,6 @@ Trust the CA in clients that go through the proxy:
   export NODE_EXTRA_CA_CERTS=%s  # Node.js (also NODE_USE_ENV_PROXY=1 for fetch)
   export REQUESTS_CA_BUNDLE=%s   # Python requests; replaces certifi's roots
 
-`, version, proxyAddr, proxyURL, adminURL, s.cfg.DataDir, s.caPath, s.caFingerprint, s.tokenPath,
+`, version, proxyAddr, proxyURL, adminURL, s.redirectURI, s.cfg.DataDir, s.caPath, s.caFingerprint, s.tokenPath,
 		ca, proxyURL, ca, ca, ca)
 }

@@ -81,6 +81,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 conflict.`
 		c.grantCmd(),
 		c.auditCmd(),
 		c.providerCmd(),
+		c.connectCmd(),
 		c.vaultCmd(),
 		c.migrateCmd(),
 		c.versionCmd(),

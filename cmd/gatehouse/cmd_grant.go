@@ -43,13 +43,43 @@ func (c *cli) grantCmd() *cobra.Command {
 				return err
 			}
 			app, _ := cmd.Flags().GetString("app")
-			return c.call(cmd, "POST", appPath(app, "grants", args[0], "revoke"), nil, renderGrant)
+			return c.call(cmd, "POST", appPath(app, "grants", args[0], "revoke"), nil, renderRevoked)
 		},
 	}
+	revoke.Long = `Revoke a grant. For an OAuth grant Gatehouse also revokes the token at the
+provider where the provider has a revocation endpoint (provider_revoked), then
+deletes the token set; a provider failure (provider_error) does not stop the
+local revocation.`
 	for _, cmd := range []*cobra.Command{list, revoke} {
 		cmd.Flags().String("app", "", "app name or id (required)")
 	}
-	return group("grant", "Manage grants", list, revoke)
+	return group("grant", "Manage grants and their delegations", list, revoke,
+		c.grantCreateCmd(), c.grantDelegateCmd(), c.grantDelegationsCmd(), c.grantUndelegateCmd())
+}
+
+// revokedAnswer is the answer of a grant revocation.
+type revokedAnswer struct {
+	grantAnswer
+	ProviderRevoked *bool  `json:"provider_revoked"`
+	ProviderError   string `json:"provider_error"`
+}
+
+// renderRevoked renders a revocation answer.
+func renderRevoked(w io.Writer, raw []byte) error {
+	var g revokedAnswer
+	if err := decodeAnswer(raw, &g); err != nil {
+		return err
+	}
+	pairs := []string{"grant id", g.ID, "provider", g.ProviderID, "principal", g.Principal, "status", g.Status}
+	switch {
+	case g.ProviderError != "":
+		pairs = append(pairs, "at the provider", "not revoked: "+g.ProviderError)
+	case g.ProviderRevoked != nil && *g.ProviderRevoked:
+		pairs = append(pairs, "at the provider", "revoked")
+	case g.ProviderRevoked != nil:
+		pairs = append(pairs, "at the provider", "no revocation endpoint; token set deleted")
+	}
+	return fields(w, pairs...)
 }
 
 // queryFromFlags builds "?k=v&…" from the string flags that are set,

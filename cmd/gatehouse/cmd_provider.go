@@ -35,18 +35,22 @@ func (c *cli) providerCmd() *cobra.Command {
 		},
 	}
 	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one provider: hosts, injection and OAuth settings",
+		Use:   "show ID [--app APP]",
+		Short: "Show one provider: hosts, injection and OAuth settings (and an app's OAuth client)",
 		Long: `Show one provider of the running server's catalog.
 
 With --output json the answer is that provider's entry alone, in the same shape
-as one element of "gatehouse provider list --output json".`,
+as one element of "gatehouse provider list --output json". With --app it also
+carries "settings": the app's OAuth client for the provider (client id, scopes,
+has_client_secret; never the secret), or null when the app configured none.`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.showProvider(cmd, args[0])
 		},
 	}
-	g := group("provider", "Inspect the provider catalog", list, show)
+	show.Flags().String("app", "", "also show this app's OAuth client for the provider")
+	g := group("provider", "Inspect the provider catalog and configure apps' OAuth clients", list, show,
+		c.providerConfigureCmd(), c.providerUnconfigureCmd())
 	g.Aliases = []string{"providers"}
 	return g
 }
@@ -73,9 +77,27 @@ func (c *cli) showProvider(cmd *cobra.Command, id string) error {
 		if err := decodeAnswer(e, &p); err != nil {
 			return err
 		}
-		if p.ID == id {
+		if p.ID != id {
+			continue
+		}
+		app, _ := cmd.Flags().GetString("app")
+		if app == "" {
 			return c.printer().raw(e, func(w io.Writer) error { return providerText(w, &p) })
 		}
+		settings, err := appSettings(cmd.Context(), cl, app, id)
+		if err != nil {
+			return err
+		}
+		merged, err := withSettings(e, settings)
+		if err != nil {
+			return err
+		}
+		return c.printer().raw(merged, func(w io.Writer) error {
+			if err := providerText(w, &p); err != nil {
+				return err
+			}
+			return settingsText(w, app, settings)
+		})
 	}
 	return &cliError{Code: codeNotFound, Message: fmt.Sprintf(
 		"provider %q is not in the server's catalog; see gatehouse provider list", id)}

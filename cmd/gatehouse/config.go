@@ -33,6 +33,7 @@ type Config struct {
 	Catalog  CatalogConfig  `mapstructure:"catalog"`
 	Audit    AuditConfig    `mapstructure:"audit"`
 	Vault    VaultConfig    `mapstructure:"vault"`
+	OAuth    OAuthConfig    `mapstructure:"oauth"`
 	Log      LogConfig      `mapstructure:"log"`
 }
 
@@ -144,6 +145,29 @@ type VaultConfig struct {
 	StaleIfError time.Duration `mapstructure:"stale_if_error"`
 }
 
+// OAuthConfig configures OAuth grants: token refresh and the connect flow.
+// The redirect URI is admin.public_url + "/oauth/callback".
+type OAuthConfig struct {
+	// RefreshSkew: an access token expiring within this window (or already
+	// expired) is refreshed before it is injected. Default 2m.
+	RefreshSkew time.Duration `mapstructure:"refresh_skew"`
+	// ProactiveWindow: a token used with less than this left (but more
+	// than refresh_skew) is refreshed in the background, so hot grants
+	// never wait for a refresh. At least refresh_skew; equal disables
+	// proactive refresh. Default 5m.
+	ProactiveWindow time.Duration `mapstructure:"proactive_window"`
+	// LeaseTTL bounds the Redis lease one replica holds while it refreshes
+	// a credential (only with redis.url); it must exceed token_timeout.
+	// Default 60s.
+	LeaseTTL time.Duration `mapstructure:"lease_ttl"`
+	// TokenTimeout bounds one call to a provider's token or revocation
+	// endpoint. Default 20s.
+	TokenTimeout time.Duration `mapstructure:"token_timeout"`
+	// ConnectTTL is how long a connect session (the user's trip to the
+	// provider's consent page) stays valid; 1m to 24h. Default 10m.
+	ConnectTTL time.Duration `mapstructure:"connect_ttl"`
+}
+
 // LogConfig configures the slog logger.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default "info".
@@ -180,6 +204,11 @@ func staticDefaults() map[string]any {
 		"vault::active_kek":        "dev",
 		"vault::cache_ttl":         "5s",
 		"vault::stale_if_error":    "5m",
+		"oauth::refresh_skew":      "2m",
+		"oauth::proactive_window":  "5m",
+		"oauth::lease_ttl":         "60s",
+		"oauth::token_timeout":     "20s",
+		"oauth::connect_ttl":       "10m",
 		"log::level":               "info",
 		"log::format":              "json",
 	}

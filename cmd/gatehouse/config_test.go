@@ -77,6 +77,10 @@ func defaultsFor(t *testing.T, dataDir string) Config {
 			CacheTTL:     5 * time.Second,
 			StaleIfError: 5 * time.Minute,
 		},
+		OAuth: OAuthConfig{
+			RefreshSkew: 2 * time.Minute, ProactiveWindow: 5 * time.Minute, LeaseTTL: time.Minute,
+			TokenTimeout: 20 * time.Second, ConnectTTL: 10 * time.Minute,
+		},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -152,6 +156,17 @@ func TestLoadConfig(t *testing.T) {
 				c.Catalog.Dirs = []string{"/etc/gatehouse/providers"}
 				c.Upstream.DialTimeout = 3 * time.Second
 				c.Audit.QueueSize = 10
+			},
+		},
+		{
+			name: "oauth keys from file and env",
+			yaml: "oauth:\n  refresh_skew: 90s\n  connect_ttl: 15m\n",
+			env:  map[string]string{"GATEHOUSE_OAUTH_TOKEN_TIMEOUT": "5s", "GATEHOUSE_OAUTH_LEASE_TTL": "30s"},
+			want: func(c *Config) {
+				c.OAuth.RefreshSkew = 90 * time.Second
+				c.OAuth.ConnectTTL = 15 * time.Minute
+				c.OAuth.TokenTimeout = 5 * time.Second
+				c.OAuth.LeaseTTL = 30 * time.Second
 			},
 		},
 		{
@@ -267,6 +282,16 @@ func TestValidate(t *testing.T) {
 		{name: "zero queue", mutate: func(c *Config) { c.Audit.QueueSize = 0 }, want: []string{"audit.queue_size"}},
 		{name: "active kek missing", mutate: func(c *Config) { c.Vault.ActiveKEK = "prod" }, want: []string{"vault.active_kek", `"prod"`}},
 		{name: "bad kek id", mutate: func(c *Config) { c.Vault.KEKFiles["bad/id"] = "/x" }, want: []string{"vault.kek_files", "bad/id"}},
+		{name: "oauth custom values", mutate: func(c *Config) {
+			c.OAuth = OAuthConfig{RefreshSkew: time.Minute, ProactiveWindow: time.Minute, LeaseTTL: 31 * time.Second, TokenTimeout: 30 * time.Second, ConnectTTL: time.Hour}
+		}},
+		{name: "zero refresh skew", mutate: func(c *Config) { c.OAuth.RefreshSkew = 0 }, want: []string{"oauth.refresh_skew", "positive"}},
+		{name: "negative token timeout", mutate: func(c *Config) { c.OAuth.TokenTimeout = -time.Second }, want: []string{"oauth.token_timeout", "positive"}},
+		{name: "window shorter than skew", mutate: func(c *Config) { c.OAuth.ProactiveWindow = time.Minute }, want: []string{"oauth.proactive_window", "shorter than oauth.refresh_skew"}},
+		{name: "lease not above token timeout", mutate: func(c *Config) { c.OAuth.LeaseTTL = 20 * time.Second }, want: []string{"oauth.lease_ttl", "longer than oauth.token_timeout"}},
+		{name: "zero lease", mutate: func(c *Config) { c.OAuth.LeaseTTL = 0 }, want: []string{"oauth.lease_ttl", "positive"}},
+		{name: "connect ttl too short", mutate: func(c *Config) { c.OAuth.ConnectTTL = 30 * time.Second }, want: []string{"oauth.connect_ttl", "between 1m0s and 24h0m0s"}},
+		{name: "connect ttl too long", mutate: func(c *Config) { c.OAuth.ConnectTTL = 48 * time.Hour }, want: []string{"oauth.connect_ttl"}},
 		{name: "bad log level", mutate: func(c *Config) { c.Log.Level = "loud" }, want: []string{"log.level"}},
 		{name: "bad log format", mutate: func(c *Config) { c.Log.Format = "xml" }, want: []string{"log.format"}},
 		{

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/certs"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/vault"
+	"github.com/gatehouse-dev/gatehouse/vault/oauth"
 )
 
 // shutdownTimeout bounds each shutdown phase: draining the listeners, then
@@ -32,13 +33,17 @@ type server struct {
 	caFingerprint string
 	tokenPath     string
 
-	store   vault.Store
-	vault   *vault.Vault
-	audit   *audit.Writer
-	proxy   *proxy.Server
-	admin   *http.Server
-	proxyLn net.Listener
-	adminLn net.Listener
+	store vault.Store
+	vault *vault.Vault
+	oauth *oauth.Manager
+	// redirectURI is where providers send users back (register it there).
+	redirectURI string
+	egress      *http.Transport // the OAuth manager's transport to token and revocation endpoints
+	audit       *audit.Writer
+	proxy       *proxy.Server
+	admin       *http.Server
+	proxyLn     net.Listener
+	adminLn     net.Listener
 
 	closeRedis func() // closes the Redis client, after the vault
 
@@ -87,7 +92,7 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = s.store.Close() })
-	redisLayer, closeRedis, err := openRedis(ctx, cfg.Redis, log)
+	redisLayer, redisClient, closeRedis, err := openRedis(ctx, cfg.Redis, log)
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +105,28 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 	s.audit = audit.NewWriter(events, audit.WriterConfig{QueueSize: cfg.Audit.QueueSize}, log)
 	s.closers = append(s.closers, func() { s.closeAudit() })
 
+	// The listeners open before the OAuth manager is built: with admin.listen
+	// on port 0 the redirect URI needs the port actually bound.
+	var lc net.ListenConfig
+	if s.proxyLn, err = lc.Listen(ctx, "tcp", cfg.Proxy.Listen); err != nil {
+		return nil, fmt.Errorf("proxy.listen: %w", err)
+	}
+	s.closers = append(s.closers, func() { _ = s.proxyLn.Close() })
+	if s.adminLn, err = lc.Listen(ctx, "tcp", cfg.Admin.Listen); err != nil {
+		return nil, fmt.Errorf("admin.listen: %w", err)
+	}
+	s.closers = append(s.closers, func() { _ = s.adminLn.Close() })
+
+	upstream := proxy.UpstreamConfig{
+		Resolve:     cfg.Upstream.Resolve,
+		ExtraRoots:  cfg.Upstream.ExtraRoots,
+		AllowCIDRs:  cfg.Egress.AllowCIDRs,
+		DialTimeout: cfg.Upstream.DialTimeout,
+	}
+	if err := s.openOAuth(cfg, upstream, cat, redisClient); err != nil {
+		return nil, err
+	}
+
 	s.proxy, err = proxy.New(
 		proxy.Config{
 			Listen:           cfg.Proxy.Listen,
@@ -107,18 +134,13 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 			HandshakeTimeout: cfg.Proxy.HandshakeTimeout,
 			MaxHeaderBytes:   cfg.Proxy.MaxHeaderBytes,
 		},
-		proxy.UpstreamConfig{
-			Resolve:     cfg.Upstream.Resolve,
-			ExtraRoots:  cfg.Upstream.ExtraRoots,
-			AllowCIDRs:  cfg.Egress.AllowCIDRs,
-			DialTimeout: cfg.Upstream.DialTimeout,
-		},
-		proxy.Deps{Vault: s.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: s.audit, Log: log},
+		upstream,
+		proxy.Deps{Vault: s.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: s.audit, Tokens: s.oauth, Log: log},
 	)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	handler, err := admin.New(admin.Deps{Token: token, Vault: s.vault, Catalog: cat, Audit: s.audit, Events: events, Log: log})
+	handler, err := admin.New(admin.Deps{Token: token, Vault: s.vault, Catalog: cat, Audit: s.audit, Events: events, OAuth: s.oauth, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -131,16 +153,6 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-
-	var lc net.ListenConfig
-	if s.proxyLn, err = lc.Listen(ctx, "tcp", cfg.Proxy.Listen); err != nil {
-		return nil, fmt.Errorf("proxy.listen: %w", err)
-	}
-	s.closers = append(s.closers, func() { _ = s.proxyLn.Close() })
-	if s.adminLn, err = lc.Listen(ctx, "tcp", cfg.Admin.Listen); err != nil {
-		return nil, fmt.Errorf("admin.listen: %w", err)
-	}
-	s.closers = append(s.closers, func() { _ = s.adminLn.Close() })
 	return s, nil
 }
 
@@ -222,6 +234,7 @@ func (s *server) shutdown() error {
 	})
 	wg.Wait()
 	s.wg.Wait()
+	s.closeOAuth() // background refreshes finish (and are audited) first
 	add(s.closeAudit())
 	s.vault.Close()
 	s.closeRedis()

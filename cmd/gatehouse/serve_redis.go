@@ -15,15 +15,16 @@ import (
 // redisPingTimeout bounds the start-up check of redis.url.
 const redisPingTimeout = 3 * time.Second
 
-// openRedis returns the vault's Redis layer for cfg and a func that closes
-// its client, or a nil layer (and a no-op) when redis.url is empty. Redis is
+// openRedis returns the vault's Redis layer for cfg, its client (which the
+// OAuth refresh leases share) and a func that closes the client, or nil
+// layer and client (and a no-op) when redis.url is empty. Redis is
 // optional: a server that does not answer at start is logged as a warning
 // and used once it answers; only a malformed URL is an error. Errors and
 // logs never contain the URL, which may hold a password.
-func openRedis(ctx context.Context, cfg RedisConfig, log *slog.Logger) (*vault.RedisLayer, func(), error) {
+func openRedis(ctx context.Context, cfg RedisConfig, log *slog.Logger) (*vault.RedisLayer, redis.UniversalClient, func(), error) {
 	if cfg.URL == "" {
 		log.Info("redis.url is empty: in-process cache only; with several replicas, revocations reach the others only when their cache entries expire (vault.cache_ttl)")
-		return nil, func() {}, nil
+		return nil, nil, func() {}, nil
 	}
 	opt, err := redis.ParseURL(cfg.URL)
 	if err != nil {
@@ -31,7 +32,7 @@ func openRedis(ctx context.Context, cfg RedisConfig, log *slog.Logger) (*vault.R
 		if errors.As(err, &ue) { // its message quotes the whole URL
 			err = ue.Err
 		}
-		return nil, nil, fmt.Errorf("redis.url: %w", err)
+		return nil, nil, nil, fmt.Errorf("redis.url: %w", err)
 	}
 	client := redis.NewClient(opt)
 	layer := vault.NewRedisLayer(client, vault.RedisOptions{Prefix: cfg.Prefix, Log: log})
@@ -44,7 +45,7 @@ func openRedis(ctx context.Context, cfg RedisConfig, log *slog.Logger) (*vault.R
 	} else {
 		log.Info("redis connected: shared cache and cross-replica invalidation enabled", "addr", opt.Addr, "channel", layer.Channel())
 	}
-	return layer, func() { _ = client.Close() }, nil
+	return layer, client, func() { _ = client.Close() }, nil
 }
 
 // routeRedisClientLogs sends go-redis's own log lines, one per failed dial

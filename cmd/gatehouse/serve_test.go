@@ -28,6 +28,7 @@ func testConfig(t *testing.T, dataDir string) Config {
 	cfg := defaultsFor(t, dataDir)
 	cfg.Proxy.Listen = "127.0.0.1:0"
 	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Admin.PublicURL = "http://127.0.0.1:0" // as loadConfig derives it from admin.listen
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -145,16 +146,17 @@ func TestCLIAgainstServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.Version = 0 // read metadata, not material
 		return m
 	}
 	var apiKey secret
 	ghJSON(t, 0, &apiKey, "sk-live-123\n", cmd("secret", "put", "--app", "demo", "--provider", "openai", "--principal", "agent:bot")...)
-	if apiKey.Kind != "api_key" || material(apiKey.GrantID) != (vault.Material{Token: "sk-live-123"}) {
+	if apiKey.Kind != "api_key" || !cmp.Equal(material(apiKey.GrantID), vault.Material{Token: "sk-live-123"}) {
 		t.Errorf("api_key secret stored wrongly: %+v", apiKey)
 	}
 	var basic secret
 	ghJSON(t, 0, &basic, "AC42:tok:en\r\n", cmd("secret", "put", "--app", "demo", "--provider", "twilio", "--principal", "system")...)
-	if basic.Kind != "basic" || material(basic.GrantID) != (vault.Material{Username: "AC42", Password: "tok:en"}) {
+	if basic.Kind != "basic" || !cmp.Equal(material(basic.GrantID), vault.Material{Username: "AC42", Password: "tok:en"}) {
 		t.Errorf("basic secret stored wrongly: %+v", basic)
 	}
 	file := filepath.Join(t.TempDir(), "value")
@@ -355,7 +357,8 @@ func TestRunServeUntilCancelled(t *testing.T) {
 	}
 	banner := stderr.String()
 	for _, want := range []string{dataDir, caCertPath(dataDir), adminTokenPath(dataDir),
-		"curl --cacert", "SSL_CERT_FILE=", "NODE_EXTRA_CA_CERTS=", "REQUESTS_CA_BUNDLE="} {
+		"curl --cacert", "SSL_CERT_FILE=", "NODE_EXTRA_CA_CERTS=", "REQUESTS_CA_BUNDLE=",
+		"redirect URI " + publishedAdminURL(dataDir) + "/oauth/callback "} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
 		}

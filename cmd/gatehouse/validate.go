@@ -106,6 +106,7 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Vault.PepperFile) == "" {
 		bad("vault.pepper_file", "must not be empty")
 	}
+	errs = append(errs, c.OAuth.problems()...)
 
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
@@ -116,6 +117,44 @@ func (c Config) Validate() error {
 
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// Bounds of oauth.connect_ttl: a consent page takes a person a while, and
+// a session left open for days is a stale invitation.
+const (
+	minConnectTTL = time.Minute
+	maxConnectTTL = 24 * time.Hour
+)
+
+// problems checks the oauth.* keys.
+func (o OAuthConfig) problems() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	for _, p := range []struct {
+		key string
+		d   time.Duration
+	}{
+		{"oauth.refresh_skew", o.RefreshSkew},
+		{"oauth.proactive_window", o.ProactiveWindow},
+		{"oauth.lease_ttl", o.LeaseTTL},
+		{"oauth.token_timeout", o.TokenTimeout},
+	} {
+		if p.d <= 0 {
+			bad(p.key, "must be a positive duration such as 30s or 2m (got %s)", p.d)
+		}
+	}
+	if o.ProactiveWindow > 0 && o.RefreshSkew > 0 && o.ProactiveWindow < o.RefreshSkew {
+		bad("oauth.proactive_window", "%s is shorter than oauth.refresh_skew (%s); it must be at least as long", o.ProactiveWindow, o.RefreshSkew)
+	}
+	if o.LeaseTTL > 0 && o.TokenTimeout > 0 && o.LeaseTTL <= o.TokenTimeout {
+		bad("oauth.lease_ttl", "%s must be longer than oauth.token_timeout (%s), or a lease could expire during a refresh", o.LeaseTTL, o.TokenTimeout)
+	}
+	if o.ConnectTTL < minConnectTTL || o.ConnectTTL > maxConnectTTL {
+		bad("oauth.connect_ttl", "must be between %s and %s (got %s)", minConnectTTL, maxConnectTTL, o.ConnectTTL)
+	}
+	return errs
 }
 
 // checkListen accepts host:port with a numeric port (0 picks a free port).

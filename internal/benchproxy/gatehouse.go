@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/certs"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/vault"
+	"github.com/gatehouse-dev/gatehouse/vault/oauth"
 )
 
 // agentName is the benchmark agent; its api_key grant is for principal
@@ -40,6 +42,7 @@ type gatehouse struct {
 	appID  string
 	srv    *proxy.Server
 	vault  *vault.Vault
+	tokens *oauth.Manager
 	back   *backend
 	writer *audit.Writer
 	served chan error
@@ -123,10 +126,24 @@ func startGatehouse(ctx context.Context, name, dir string, back *backend, up *up
 	if err := os.WriteFile(caFile, up.ca.pem, 0o600); err != nil {
 		return g, fmt.Errorf("write upstream CA: %w", err)
 	}
-	srv, err := proxy.New(proxy.Config{}, proxy.UpstreamConfig{
+	upCfg := proxy.UpstreamConfig{
 		Resolve:    map[string]string{targetHost + ":443": up.addr},
 		ExtraRoots: []string{caFile},
-	}, proxy.Deps{Vault: g.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: g.writer, Log: log})
+	}
+	// The OAuth manager sits on every call's path in production (it passes
+	// API keys through), so it is measured too.
+	tr, err := proxy.NewUpstreamTransport(upCfg)
+	if err != nil {
+		return g, fmt.Errorf("oauth transport: %w", err)
+	}
+	g.tokens, err = oauth.New(oauth.Config{RedirectURL: "http://127.0.0.1:8081/oauth/callback"}, oauth.Deps{
+		Vault: g.vault, Catalog: cat, HTTPClient: &http.Client{Transport: tr}, Log: log,
+	})
+	if err != nil {
+		return g, fmt.Errorf("oauth: %w", err)
+	}
+	srv, err := proxy.New(proxy.Config{}, upCfg,
+		proxy.Deps{Vault: g.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: g.writer, Tokens: g.tokens, Log: log})
 	if err != nil {
 		return g, fmt.Errorf("proxy: %w", err)
 	}
@@ -203,6 +220,9 @@ func (g *gatehouse) abort() {
 // close closes the vault, then releases the backend (for PostgreSQL and
 // Redis: drops the schema and deletes the keys).
 func (g *gatehouse) close() error {
+	if g.tokens != nil {
+		g.tokens.Close()
+	}
 	if g.vault != nil {
 		g.vault.Close()
 	}
