@@ -290,7 +290,7 @@ func TestValidate(t *testing.T) {
 		{name: "window shorter than skew", mutate: func(c *Config) { c.OAuth.ProactiveWindow = time.Minute }, want: []string{"oauth.proactive_window", "shorter than oauth.refresh_skew"}},
 		{name: "lease not above token timeout", mutate: func(c *Config) { c.OAuth.LeaseTTL = 20 * time.Second }, want: []string{"oauth.lease_ttl", "longer than oauth.token_timeout"}},
 		{name: "zero lease", mutate: func(c *Config) { c.OAuth.LeaseTTL = 0 }, want: []string{"oauth.lease_ttl", "positive"}},
-		{name: "connect ttl too short", mutate: func(c *Config) { c.OAuth.ConnectTTL = 30 * time.Second }, want: []string{"oauth.connect_ttl", "between 1m0s and 24h0m0s"}},
+		{name: "connect ttl too short", mutate: func(c *Config) { c.OAuth.ConnectTTL = 5 * time.Second }, want: []string{"oauth.connect_ttl", "between 10s and 24h0m0s"}},
 		{name: "connect ttl too long", mutate: func(c *Config) { c.OAuth.ConnectTTL = 48 * time.Hour }, want: []string{"oauth.connect_ttl"}},
 		{name: "bad log level", mutate: func(c *Config) { c.Log.Level = "loud" }, want: []string{"log.level"}},
 		{name: "bad log format", mutate: func(c *Config) { c.Log.Format = "xml" }, want: []string{"log.format"}},

@@ -122,7 +122,7 @@ func (c Config) Validate() error {
 // Bounds of oauth.connect_ttl: a consent page takes a person a while, and
 // a session left open for days is a stale invitation.
 const (
-	minConnectTTL = time.Minute
+	minConnectTTL = 10 * time.Second
 	maxConnectTTL = 24 * time.Hour
 )
 

@@ -188,6 +188,8 @@ func (m *Manager) Callback(ctx context.Context, q url.Values) (vault.ConnectSess
 	if code := q.Get("error"); code != "" {
 		pe := &ProviderError{Code: clean(code, 64), Description: clean(q.Get("error_description"), 300)}
 		switch {
+		case pe.Code == "access_denied" && pe.Description != "":
+			pe.Description = "the user denied consent (the provider says: " + pe.Description + ")"
 		case pe.Code == "access_denied":
 			pe.Description = "the user denied consent"
 		case pe.Description == "":

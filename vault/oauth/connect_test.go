@@ -187,7 +187,7 @@ func TestCallbackFailures(t *testing.T) {
 		{
 			name:     "denied consent",
 			setup:    func(t *testing.T, e *env) { e.fake.DenyConsent(true) },
-			wantCode: "access_denied", wantMsg: "the user denied consent",
+			wantCode: "access_denied", wantMsg: "the user denied consent (the provider says: The user denied the authorization request.)",
 		},
 		{
 			name:     "expired session",
