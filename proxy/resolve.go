@@ -70,17 +70,7 @@ func (s *Server) agentGrant(ctx context.Context, t *tunnel) (vault.Grant, bool, 
 			gs = append(gs, g)
 		}
 	}
-	switch len(gs) {
-	case 0:
-		return vault.Grant{}, false, nil
-	case 1:
-		return gs[0], true, nil
-	}
-	ids := make([]string, len(gs))
-	for i, g := range gs {
-		ids[i] = g.ID
-	}
-	return vault.Grant{}, true, ambiguous("agent "+t.id.AgentName+" has several grants for provider "+t.provider.ID+": pick one with Gatehouse-Grant", ids)
+	return single(gs, "agent "+t.id.AgentName+" has several grants for provider "+t.provider.ID+": pick one with Gatehouse-Grant")
 }
 
 // noGrant explains why implicit resolution found nothing. When the grant
@@ -107,6 +97,12 @@ func (s *Server) onlyGrant(ctx context.Context, t *tunnel, principal string) (va
 	if err != nil {
 		return vault.Grant{}, false, denialFor(err)
 	}
+	return single(gs, "principal "+principal+" has several grants for provider "+t.provider.ID+": pick one with Gatehouse-Grant")
+}
+
+// single returns the only grant of gs; found is false for none, and
+// several are grant_ambiguous with ambiguousMsg and the candidates.
+func single(gs []vault.Grant, ambiguousMsg string) (vault.Grant, bool, *Denial) {
 	switch len(gs) {
 	case 0:
 		return vault.Grant{}, false, nil
@@ -117,7 +113,7 @@ func (s *Server) onlyGrant(ctx context.Context, t *tunnel, principal string) (va
 	for i, g := range gs {
 		ids[i] = g.ID
 	}
-	return vault.Grant{}, true, ambiguous("principal "+principal+" has several grants for provider "+t.provider.ID+": pick one with Gatehouse-Grant", ids)
+	return vault.Grant{}, true, ambiguous(ambiguousMsg, ids)
 }
 
 // explicitGrant loads a grant named by the caller. A grant of another app
