@@ -17,7 +17,11 @@ type Provider struct {
 	Hosts       []string `yaml:"hosts" json:"hosts"`             // "api.openai.com", "*.slack.com", optional ":port" (default 443); Load lower-cases them and drops ":443"
 	Inject      Inject   `yaml:"inject" json:"inject"`
 	OAuth       *OAuth   `yaml:"oauth,omitempty" json:"oauth,omitempty"`
-	Docs        string   `yaml:"docs,omitempty" json:"docs,omitempty"`
+	// Actions names provider operations for policy rules: the key is the
+	// action ("chat.postMessage", matched in rules as
+	// "<provider id>.<action>"), the value the request that performs it.
+	Actions map[string]Action `yaml:"actions,omitempty" json:"actions,omitempty"`
+	Docs    string            `yaml:"docs,omitempty" json:"docs,omitempty"`
 
 	// Source says where the entry was loaded from: "embedded:providers/<id>.yaml"
 	// or a file path from catalog.dirs. Set by Load, never read from YAML.
@@ -25,9 +29,25 @@ type Provider struct {
 
 	// tmpl is Inject.Value compiled once at load; empty is what it renders
 	// to with no credential at all, so Render can refuse to inject nothing.
-	tmpl   *template.Template
-	empty  string
-	simple simpleForm // fast path for prefix{{.Token}}suffix
+	tmpl    *template.Template
+	empty   string
+	simple  simpleForm        // fast path for prefix{{.Token}}suffix
+	actions map[string]string // "POST /api/chat.postMessage" → "slack.chat.postMessage"
+}
+
+// Action is one named provider operation: an HTTP method and an exact path.
+type Action struct {
+	Method string `yaml:"method" json:"method"`
+	Path   string `yaml:"path" json:"path"`
+}
+
+// ActionFor returns the qualified name ("slack.chat.postMessage") of the
+// action that method and path perform, "" when none is named.
+func (p *Provider) ActionFor(method, path string) string {
+	if len(p.actions) == 0 {
+		return ""
+	}
+	return p.actions[method+" "+path]
 }
 
 // Inject says where the credential goes: exactly one of Header or Query, and

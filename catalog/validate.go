@@ -149,6 +149,8 @@ func validate(p *Provider) ([]hostPattern, []error) {
 
 	errs = append(errs, validateInject(p)...)
 
+	errs = append(errs, validateActions(p)...)
+
 	switch {
 	case p.OAuth == nil && p.Accepts(KindOAuth2):
 		bad("oauth", "required because credentials include oauth2")
@@ -285,6 +287,45 @@ func validateOAuth(p *Provider) []error {
 		}
 	}
 	return errs
+}
+
+// validateActions checks the named actions and indexes them by request.
+func validateActions(p *Provider) []error {
+	var errs []error
+	p.actions = nil
+	for _, name := range slices.Sorted(maps.Keys(p.Actions)) {
+		a := p.Actions[name]
+		field := "actions." + name
+		bad := func(format string, args ...any) {
+			errs = append(errs, &FieldError{File: p.Source, Field: field, Msg: fmt.Sprintf(format, args...)})
+		}
+		switch {
+		case name == "" || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '*' }):
+			bad("action names must be non-empty without spaces, control characters or '*'")
+			continue
+		case !validMethod(a.Method):
+			bad("method %q: must be an upper-case HTTP method such as GET or POST", a.Method)
+			continue
+		case !strings.HasPrefix(a.Path, "/") || strings.ContainsAny(a.Path, "?# "):
+			bad("path %q: must be an absolute path without query, fragment or spaces", a.Path)
+			continue
+		}
+		key := a.Method + " " + a.Path
+		if other, taken := p.actions[key]; taken {
+			bad("%s %s is already the action %s", a.Method, a.Path, other)
+			continue
+		}
+		if p.actions == nil {
+			p.actions = make(map[string]string, len(p.Actions))
+		}
+		p.actions[key] = p.ID + "." + name
+	}
+	return errs
+}
+
+// validMethod reports an RFC 9110 token in upper case.
+func validMethod(m string) bool {
+	return m != "" && !strings.ContainsFunc(m, func(r rune) bool { return r < 'A' || r > 'Z' })
 }
 
 // validAccountField reports whether f is a dotted path of non-empty
