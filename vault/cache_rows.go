@@ -40,6 +40,7 @@ type keyRow struct {
 	Status    string     `json:"status"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 func keyToRow(k Key) keyRow { return keyRow(k) }

@@ -93,6 +93,33 @@ type Store interface {
 	// agentID, oldest first.
 	DelegatedGrants(ctx context.Context, appID, agentID, providerID string) ([]Grant, error)
 
+	// Issue 5. Identity provider per app (upsert by app).
+	PutIdentityProvider(ctx context.Context, p IdentityProvider) error
+	GetIdentityProvider(ctx context.Context, appID string) (IdentityProvider, error)
+	DeleteIdentityProvider(ctx context.Context, appID string) error
+
+	// App policies: PutAppPolicy upserts and sets Version to the stored
+	// version + 1 (returned); ListAppPolicies returns every app's.
+	PutAppPolicy(ctx context.Context, p AppPolicy) (AppPolicy, error)
+	GetAppPolicy(ctx context.Context, appID string) (AppPolicy, error)
+	ListAppPolicies(ctx context.Context) ([]AppPolicy, error)
+	DeleteAppPolicy(ctx context.Context, appID string) error
+
+	// Agent access sets (duplicate entry: ErrConflict; agent, grant must
+	// exist in the app).
+	AddAgentAccess(ctx context.Context, a AgentAccess) error
+	ListAgentAccess(ctx context.Context, appID, agentID string) ([]AgentAccess, error) // agentID "" = all agents
+	RemoveAgentAccess(ctx context.Context, appID, id string) error
+
+	// TouchUser records u: inserted on first sight (FirstSeen), else
+	// LastSeen and Groups updated.
+	TouchUser(ctx context.Context, u User) error
+	ListUsers(ctx context.Context, appID string) ([]User, error)
+
+	// DeprecateKey marks an active key deprecated until expiresAt (key
+	// rotation with a grace period); ErrConflict unless it was active.
+	DeprecateKey(ctx context.Context, appID, id string, expiresAt time.Time) error
+
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -29,10 +29,12 @@ const (
 	StatusNeedsReauth = "needs_reauth"
 )
 
-// Key statuses.
+// Key statuses. A deprecated key (replaced by a rotation) still
+// authenticates until its ExpiresAt, then counts as revoked.
 const (
-	KeyActive  = "active"
-	KeyRevoked = "revoked"
+	KeyActive     = "active"
+	KeyDeprecated = "deprecated"
+	KeyRevoked    = "revoked"
 )
 
 // App is the tenant boundary.
@@ -62,6 +64,7 @@ type Key struct {
 	Status    string     `json:"status"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"` // deprecated keys: end of the grace period
 }
 
 // Credential is encrypted material. Ciphertext is AES-256-GCM under a random
@@ -204,6 +207,55 @@ type Delegation struct {
 type DelegationFilter struct {
 	GrantID string
 	AgentID string
+}
+
+// IdentityProvider is an app's identity provider: JWTs in Gatehouse-User
+// are verified against it (package identity). Zero fields take identity's
+// defaults.
+type IdentityProvider struct {
+	AppID      string        `json:"app_id"`
+	Issuer     string        `json:"issuer"`
+	JWKSURL    string        `json:"jwks_url,omitempty"` // empty: OpenID discovery from Issuer
+	Audience   string        `json:"audience"`
+	UserClaim  string        `json:"user_claim,omitempty"`  // default "sub"
+	GroupClaim string        `json:"group_claim,omitempty"` // default none
+	Algorithms []string      `json:"algorithms,omitempty"`  // default RS256, ES256
+	Leeway     time.Duration `json:"leeway,omitempty"`      // default 30s
+	CreatedAt  time.Time     `json:"created_at"`
+	UpdatedAt  time.Time     `json:"updated_at"`
+}
+
+// AppPolicy is an app's own policy rules: one YAML document in the policy
+// format (package policy), whose rules apply to that app only. Version
+// increases with every write.
+type AppPolicy struct {
+	AppID     string    `json:"app_id"`
+	Document  string    `json:"document"`
+	Version   int64     `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// AgentAccess is one entry of an agent's access set: the agent may use the
+// app's grant GrantID, or every grant of the app's system principal for
+// ProviderID (exactly one of them is set). Delegations and the agent's own
+// grants need no entry.
+type AgentAccess struct {
+	ID         string    `json:"id"`
+	AppID      string    `json:"app_id"`
+	AgentID    string    `json:"agent_id"`
+	ProviderID string    `json:"provider_id,omitempty"`
+	GrantID    string    `json:"grant_id,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// User is a user principal the app's identity provider vouched for, kept
+// from the first time it was seen.
+type User struct {
+	AppID     string    `json:"app_id"`
+	ID        string    `json:"id"` // principal is "user:<ID>"
+	Groups    []string  `json:"groups,omitempty"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // GrantFilter narrows ListGrants. Empty fields match everything.
