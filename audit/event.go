@@ -42,6 +42,7 @@ const (
 	DecisionAllow  = "allow"
 	DecisionDeny   = "deny"
 	DecisionTunnel = "tunnel" // blind pass-through to an allowlisted host
+	DecisionReport = "report" // allowed, but report-mode rules (Rule) would have denied it
 )
 
 // Event is one audit row. Path never carries query values (they are

@@ -36,6 +36,10 @@ const (
 	CodeUpstreamTLSFailed   = "upstream_tls_failed"
 	CodeAuditUnavailable    = "audit_unavailable"
 	CodeVaultUnavailable    = "vault_unavailable"
+	// Issue 5 additions: a Gatehouse-User JWT that does not verify, and an
+	// identity provider whose keys cannot be fetched.
+	CodeUserInvalid         = "user_invalid"
+	CodeIdentityUnavailable = "identity_unavailable"
 )
 
 // statusOf maps every code to its HTTP status, in one table.
@@ -59,6 +63,8 @@ var statusOf = map[string]int{
 	CodeUpstreamTLSFailed:   http.StatusBadGateway,
 	CodeAuditUnavailable:    http.StatusServiceUnavailable,
 	CodeVaultUnavailable:    http.StatusServiceUnavailable,
+	CodeUserInvalid:         http.StatusForbidden,
+	CodeIdentityUnavailable: http.StatusServiceUnavailable,
 }
 
 // Denial is a typed refusal: a stable code, a message that is safe to show

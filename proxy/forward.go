@@ -6,7 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/catalog"
 )
 
@@ -29,7 +28,7 @@ func (s *Server) forward(r *http.Request, c *call, p *catalog.Provider, rp *repl
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = in
 	}
-	c.ev.Decision = audit.DecisionAllow
+	c.ev.Decision = c.decision()
 	s.inflight.Add(1)
 	upStart := s.now()
 	resp, err := s.transport.RoundTrip(r)

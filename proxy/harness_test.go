@@ -53,6 +53,8 @@ type envConfig struct {
 	auditStore func(audit.Store) audit.Store
 	auditCfg   audit.WriterConfig
 	tokens     Tokens
+	policy     Policy
+	users      Users
 }
 
 type envOption func(*envConfig)
@@ -113,7 +115,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		sink = cfg.auditStore(events)
 	}
 	w := audit.NewWriter(sink, cfg.auditCfg, log)
-	srv, err := New(cfg.proxy, cfg.upstream, Deps{Vault: v, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: w, Tokens: cfg.tokens, Log: log})
+	srv, err := New(cfg.proxy, cfg.upstream, Deps{Vault: v, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: w, Tokens: cfg.tokens, Policy: cfg.policy, Users: cfg.users, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

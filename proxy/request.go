@@ -31,6 +31,7 @@ type call struct {
 	start     time.Time
 	id        Identity
 	ev        audit.Event
+	report    bool // a report-mode rule would have denied the call
 }
 
 // handleRequest handles every request goproxy reads: inside a MITM tunnel
@@ -79,6 +80,9 @@ func (s *Server) handleRequest(r *http.Request, ctx *goproxy.ProxyCtx) (*http.Re
 	}
 	c.ev.GrantID, c.ev.Principal = g.ID, g.Principal
 	if d := s.entitled(r.Context(), t.id, g, t.provider); d != nil {
+		return r, s.refuse(r, c, d)
+	}
+	if d := s.checkPolicy(r.Context(), r, t, g, c); d != nil {
 		return r, s.refuse(r, c, d)
 	}
 	m, d := s.material(r.Context(), g)
@@ -175,7 +179,7 @@ func sameAuthority(h string, a authority, scheme string) bool {
 
 // entitled checks the base entitlement: same app (guaranteed by lookup),
 // the grant belongs to this provider, and an agent only reaches grants bound
-// or delegated to it (no ambient authority). An app key acts as the app and
+// or delegated to it, or in its access set (no ambient authority). An app key acts as the app and
 // reaches its app's grants.
 func (s *Server) entitled(ctx context.Context, id Identity, g vault.Grant, p *catalog.Provider) *Denial {
 	if g.ProviderID != p.ID {
@@ -185,12 +189,17 @@ func (s *Server) entitled(ctx context.Context, id Identity, g vault.Grant, p *ca
 	if id.AgentID == "" || g.Principal == id.Principal() {
 		return nil
 	}
-	delegated, err := s.vault.DelegatedGrants(ctx, id.AppID, id.AgentID, p.ID)
-	if err != nil {
-		return denialFor(err)
-	}
-	if slices.ContainsFunc(delegated, func(d vault.Grant) bool { return d.ID == g.ID }) {
-		return nil
+	for _, reach := range []func(context.Context, string, string, string) ([]vault.Grant, error){
+		s.vault.DelegatedGrants, // the grant's user consented
+		s.vault.AccessGrants,    // the agent's access set names it or its provider
+	} {
+		gs, err := reach(ctx, id.AppID, id.AgentID, p.ID)
+		if err != nil {
+			return denialFor(err)
+		}
+		if slices.ContainsFunc(gs, func(o vault.Grant) bool { return o.ID == g.ID }) {
+			return nil
+		}
 	}
 	return &Denial{Code: CodeNotEntitled, Message: "agent " + id.AgentName + " is not entitled to grant " + g.ID,
 		Details: map[string]any{"grant_id": g.ID}}

@@ -36,7 +36,7 @@ func (s *Server) resolveGrant(ctx context.Context, r *http.Request, t *tunnel) (
 		return s.explicitGrant(ctx, t, id)
 	}
 	if r.Header.Get("Gatehouse-User") != "" {
-		return vault.Grant{}, deny(CodeGrantNotFound, "Gatehouse-User identity resolution is not configured for this app")
+		return s.userGrant(ctx, r, t)
 	}
 	principals := []string{vault.PrincipalSystem}
 	if t.id.AgentID != "" {

@@ -56,7 +56,13 @@ type Deps struct {
 	// tokens (*oauth.Manager). Nil: the vault's material as stored, and
 	// OAuth grants are refused rather than risk an expired token.
 	Tokens Tokens
-	Log    *slog.Logger
+	// Policy restricts what the entitlement allows (*policy.Engine). Nil:
+	// no policy configured.
+	Policy Policy
+	// Users verifies Gatehouse-User JWTs (*identity.Registry). Nil: the
+	// header is refused with grant_not_found.
+	Users Users
+	Log   *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -69,6 +75,8 @@ type Server struct {
 	minter    *certs.Minter
 	audit     *audit.Writer
 	tokens    Tokens
+	policy    Policy
+	users     Users
 	log       *slog.Logger
 	now       func() time.Time
 	dialer    *dialer
@@ -110,7 +118,7 @@ func New(cfg Config, up UpstreamConfig, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, vault: deps.Vault, catalog: deps.Catalog, minter: deps.Minter, audit: deps.Audit, tokens: deps.Tokens,
+		cfg: cfg, vault: deps.Vault, catalog: deps.Catalog, minter: deps.Minter, audit: deps.Audit, tokens: deps.Tokens, policy: deps.Policy, users: deps.Users,
 		log: log, now: now, dialer: d, transport: tr,
 	}
 	s.goproxy = s.newGoproxy()

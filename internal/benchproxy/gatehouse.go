@@ -142,8 +142,13 @@ func startGatehouse(ctx context.Context, name, dir string, back *backend, up *up
 	if err != nil {
 		return g, fmt.Errorf("oauth: %w", err)
 	}
-	srv, err := proxy.New(proxy.Config{}, upCfg,
-		proxy.Deps{Vault: g.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: g.writer, Tokens: g.tokens, Log: log})
+	deps := proxy.Deps{Vault: g.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: g.writer, Tokens: g.tokens, Log: log}
+	if name == pathGatehousePolicy {
+		if deps.Policy, err = benchPolicy(); err != nil {
+			return g, err
+		}
+	}
+	srv, err := proxy.New(proxy.Config{}, upCfg, deps)
 	if err != nil {
 		return g, fmt.Errorf("proxy: %w", err)
 	}

@@ -49,6 +49,7 @@ type options struct {
 	upstreamH2 bool
 	rounds     int
 	pg         bool
+	policy     bool
 }
 
 func main() {
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 4, "split each path's measured duration into this many slices, interleaved with the other paths")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured slices to `file`; goroutines carry a role label "+
 		"(gatehouse, goproxy, upstream, client): go tool pprof -tagfocus=role=gatehouse -top FILE")
+	flag.BoolVar(&o.policy, "policy", true, "also measure gatehouse-policy: the SQLite Gatehouse with a realistic policy loaded")
 	flag.BoolVar(&o.pg, "pg", true, "also measure gatehouse-pg: Gatehouse on PostgreSQL (TEST_DATABASE_URL) with the Redis layer (TEST_REDIS_URL); "+
 		"the run fails when they are unreachable (start them with scripts/services.sh); -pg=false skips the path")
 	flag.BoolVar(&o.upstreamH2, "upstream-h2", true, "the upstream offers HTTP/2 in ALPN like api.openai.com (used only by transports that attempt HTTP/2)")
@@ -135,6 +137,11 @@ func run(ctx context.Context, o options, logOut io.Writer) (*report, error) {
 		{pathGatehouse, func(ctx context.Context) (*backend, error) {
 			return sqliteBackend(ctx, filepath.Join(dir, pathGatehouse))
 		}},
+	}
+	if o.policy {
+		backends = append(backends, namedBackend{pathGatehousePolicy, func(ctx context.Context) (*backend, error) {
+			return sqliteBackend(ctx, filepath.Join(dir, pathGatehousePolicy))
+		}})
 	}
 	if o.pg {
 		backends = append(backends, namedBackend{pathGatehousePG, func(ctx context.Context) (*backend, error) { return pgBackend(ctx, log) }})
@@ -271,6 +278,8 @@ const (
 	pathGatehouse = "gatehouse"
 	// pathGatehousePG is Gatehouse on PostgreSQL with the Redis layer.
 	pathGatehousePG = "gatehouse-pg"
+	// pathGatehousePolicy is the SQLite Gatehouse with a realistic policy.
+	pathGatehousePolicy = "gatehouse-policy"
 )
 
 // directPath is the client talking TLS to the upstream itself.

@@ -46,6 +46,9 @@ type ratios struct {
 	// with -pg=false).
 	PGThroughputVsSQLite  float64 `json:"gatehouse_pg_gatehouse_throughput"`
 	PGThroughputVsGoproxy float64 `json:"gatehouse_pg_goproxy_throughput"`
+	// PolicyThroughputVsNone is Gatehouse with a realistic policy loaded
+	// against the same Gatehouse without one (0 when not measured).
+	PolicyThroughputVsNone float64 `json:"gatehouse_policy_gatehouse_throughput"`
 }
 
 // check is one verification.
@@ -74,13 +77,15 @@ func (r *report) finish() {
 		byName[p.Path] = p
 	}
 	gh, gp, di, pg := byName[pathGatehouse], byName[pathGoproxy], byName[pathDirect], byName[pathGatehousePG]
+	pol := byName[pathGatehousePolicy]
 	r.Ratios = ratios{
-		ThroughputVsGoproxy:   ratio(gh.RPS, gp.RPS),
-		ThroughputVsDirect:    ratio(gh.RPS, di.RPS),
-		P50VsGoproxy:          ratio(float64(gh.P50), float64(gp.P50)),
-		P99VsGoproxy:          ratio(float64(gh.P99), float64(gp.P99)),
-		PGThroughputVsSQLite:  ratio(pg.RPS, gh.RPS),
-		PGThroughputVsGoproxy: ratio(pg.RPS, gp.RPS),
+		ThroughputVsGoproxy:    ratio(gh.RPS, gp.RPS),
+		ThroughputVsDirect:     ratio(gh.RPS, di.RPS),
+		P50VsGoproxy:           ratio(float64(gh.P50), float64(gp.P50)),
+		P99VsGoproxy:           ratio(float64(gh.P99), float64(gp.P99)),
+		PGThroughputVsSQLite:   ratio(pg.RPS, gh.RPS),
+		PGThroughputVsGoproxy:  ratio(pg.RPS, gp.RPS),
+		PolicyThroughputVsNone: ratio(pol.RPS, gh.RPS),
 	}
 	r.Checks = verify(r.Paths, r.Upstream, r.Audit, r.HotPath, r.Config.Concurrency)
 	r.Verified = len(r.Checks) > 0
@@ -97,7 +102,9 @@ func ratio(a, b float64) float64 {
 }
 
 // isGatehouse tells the Gatehouse paths from the references.
-func isGatehouse(path string) bool { return path == pathGatehouse || path == pathGatehousePG }
+func isGatehouse(path string) bool {
+	return path == pathGatehouse || path == pathGatehousePG || path == pathGatehousePolicy
+}
 
 // verify checks, per path, that every request succeeded on a kept-alive
 // connection and reached the upstream at the right name; that only
@@ -220,6 +227,9 @@ func (r *report) writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "\ngatehouse/goproxy throughput  %.3f\n", r.Ratios.ThroughputVsGoproxy)
 	fmt.Fprintf(&b, "gatehouse/direct throughput   %.3f\n", r.Ratios.ThroughputVsDirect)
 	fmt.Fprintf(&b, "gatehouse/goproxy p50, p99    %.2fx, %.2fx\n", r.Ratios.P50VsGoproxy, r.Ratios.P99VsGoproxy)
+	if r.Ratios.PolicyThroughputVsNone > 0 {
+		fmt.Fprintf(&b, "gatehouse-policy/gatehouse throughput  %.3f  (%d-rule policy vs none)\n", r.Ratios.PolicyThroughputVsNone, benchPolicyRules)
+	}
 	if !c.PG {
 		b.WriteString("gatehouse-pg (PostgreSQL + Redis) skipped: -pg=false\n")
 	} else {
