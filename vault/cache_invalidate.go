@@ -24,23 +24,35 @@ func (v *Vault) applyInvalidation(scopes []string) {
 	v.st.invalidationsSeen.Add(1)
 }
 
-// dropLocal drops the in-process entries of scopes. An unknown scope
-// (from a newer replica) drops everything.
+// dropLocal drops the in-process entries of scopes. The policy scope runs
+// the OnPolicyChange hook. An unknown scope (from a newer replica) or
+// scopeAll drops everything and runs the hook too: a policy change may be
+// among what it stands for.
 func (v *Vault) dropLocal(scopes []string) {
 	for _, s := range scopes {
 		if id, ok := strings.CutPrefix(s, "key:"); ok {
 			v.keyCache.invalidate(id)
 		} else if app, ok := strings.CutPrefix(s, "app:"); ok {
 			v.epochs.bump(app)
+		} else if s == policyScope {
+			v.policyHook.trigger()
 		} else {
-			v.dropAllLocal()
+			v.resetLocal()
 		}
 	}
 }
 
-// dropAllLocal empties every in-process cache. It runs when the Redis
-// subscription is (re)established, since messages may have been missed
-// while it was down; the dropped entries cannot be served stale.
+// resetLocal drops every in-process cache and runs the OnPolicyChange
+// hook. It runs when the Redis subscription is (re)established, since
+// messages (policy changes among them) may have been missed while it was
+// down.
+func (v *Vault) resetLocal() {
+	v.dropAllLocal()
+	v.policyHook.trigger()
+}
+
+// dropAllLocal empties every in-process cache; the dropped entries cannot
+// be served stale. SeeUser's throttle is kept: it caches no store row.
 func (v *Vault) dropAllLocal() {
 	v.keyCache.invalidateAll()
 	v.grants.invalidateAll()
@@ -49,4 +61,6 @@ func (v *Vault) dropAllLocal() {
 	v.material.invalidateAll()
 	v.apps.invalidateAll()
 	v.agents.invalidateAll()
+	v.idps.invalidateAll()
+	v.access.invalidateAll()
 }

@@ -37,6 +37,23 @@ type countingStore struct {
 	vault.Store
 	getKey, getGrant, listGrants, getCredential atomic.Int64
 	delegatedGrants                             atomic.Int64
+	getIdentityProvider, listAgentAccess        atomic.Int64
+	touchUser                                   atomic.Int64
+}
+
+func (s *countingStore) GetIdentityProvider(ctx context.Context, appID string) (vault.IdentityProvider, error) {
+	s.getIdentityProvider.Add(1)
+	return s.Store.GetIdentityProvider(ctx, appID)
+}
+
+func (s *countingStore) ListAgentAccess(ctx context.Context, appID, agentID string) ([]vault.AgentAccess, error) {
+	s.listAgentAccess.Add(1)
+	return s.Store.ListAgentAccess(ctx, appID, agentID)
+}
+
+func (s *countingStore) TouchUser(ctx context.Context, u vault.User) error {
+	s.touchUser.Add(1)
+	return s.Store.TouchUser(ctx, u)
 }
 
 func (s *countingStore) DelegatedGrants(ctx context.Context, appID, agentID, providerID string) ([]vault.Grant, error) {

@@ -168,10 +168,10 @@ func (p *Postgres) ListAgents(ctx context.Context, appID string) ([]Agent, error
 	return collectPG(rows, scanAgentPG, "list agents")
 }
 
-// DeleteAgent removes the agent and the delegations to it, revokes its
-// active keys and revokes the grants whose principal is "agent:<name>", in
-// one transaction. The agent
-// row is locked first, so a CreateKey racing with the delete either commits
+// DeleteAgent removes the agent, the delegations to it and its access
+// entries, revokes its active and deprecated keys and revokes the grants
+// whose principal is "agent:<name>", in one transaction. The agent row is
+// locked first, so a CreateKey racing with the delete either commits
 // before (and its key is revoked here) or finds no agent.
 func (p *Postgres) DeleteAgent(ctx context.Context, appID, id string) error {
 	if !storable(appID, id) {
@@ -185,7 +185,7 @@ func (p *Postgres) DeleteAgent(ctx context.Context, appID, id string) error {
 			return err
 		}
 		if _, err := tx.Exec(ctx,
-			`UPDATE keys SET status = 'revoked', revoked_at = $1 WHERE app_id = $2 AND agent_id = $3 AND status = 'active'`,
+			`UPDATE keys SET status = 'revoked', revoked_at = $1 WHERE app_id = $2 AND agent_id = $3 AND status <> 'revoked'`,
 			now, appID, id); err != nil {
 			return err
 		}
@@ -196,6 +196,10 @@ func (p *Postgres) DeleteAgent(ctx context.Context, appID, id string) error {
 		}
 		if _, err := tx.Exec(ctx,
 			`DELETE FROM delegations WHERE app_id = $1 AND agent_id = $2`, appID, id); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx,
+			`DELETE FROM agent_access WHERE app_id = $1 AND agent_id = $2`, appID, id); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `DELETE FROM agents WHERE id = $1 AND app_id = $2`, id, appID)

@@ -72,8 +72,8 @@ func (p *Postgres) CreateKey(ctx context.Context, k Key) error {
 func scanKeyPG(row pgx.Row) (Key, error) {
 	var k Key
 	var agent *string
-	var revoked *time.Time
-	if err := row.Scan(&k.ID, &k.AppID, &agent, &k.Hash, &k.Status, &k.CreatedAt, &revoked); err != nil {
+	var revoked, expires *time.Time
+	if err := row.Scan(&k.ID, &k.AppID, &agent, &k.Hash, &k.Status, &k.CreatedAt, &revoked, &expires); err != nil {
 		return Key{}, classifyPG(err)
 	}
 	if agent != nil {
@@ -83,6 +83,10 @@ func scanKeyPG(row pgx.Row) (Key, error) {
 	if revoked != nil {
 		t := revoked.UTC()
 		k.RevokedAt = &t
+	}
+	if expires != nil {
+		t := expires.UTC()
+		k.ExpiresAt = &t
 	}
 	return k, nil
 }
@@ -134,6 +138,36 @@ func (p *Postgres) RevokeKey(ctx context.Context, appID, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", classifyPG(err))
+	}
+	return nil
+}
+
+// DeprecateKey marks the app's active key deprecated until expiresAt (key
+// rotation). A key that is not active is ErrConflict, a missing one (or
+// one of another app) ErrNotFound.
+func (p *Postgres) DeprecateKey(ctx context.Context, appID, id string, expiresAt time.Time) error {
+	if expiresAt.IsZero() {
+		return fmt.Errorf("deprecate key: needs an expiry: %w", ErrInvalid)
+	}
+	if !storable(appID, id) {
+		return fmt.Errorf("deprecate key: %w", ErrNotFound)
+	}
+	err := p.inTx(ctx, func(tx pgx.Tx) error {
+		var status string
+		if err := tx.QueryRow(ctx,
+			`SELECT status FROM keys WHERE id = $1 AND app_id = $2 FOR UPDATE`, id, appID).Scan(&status); err != nil {
+			return err
+		}
+		if status != KeyActive {
+			return fmt.Errorf("key is %s, not active: %w", status, ErrConflict)
+		}
+		_, err := tx.Exec(ctx,
+			`UPDATE keys SET status = 'deprecated', expires_at = $1 WHERE id = $2 AND app_id = $3`,
+			p.stamp(expiresAt), id, appID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deprecate key: %w", classifyPG(err))
 	}
 	return nil
 }

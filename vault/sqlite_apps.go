@@ -166,9 +166,9 @@ func (s *SQLite) ListAgents(ctx context.Context, appID string) ([]Agent, error) 
 	return collect(rows, scanAgent, "list agents")
 }
 
-// DeleteAgent removes the agent and the delegations to it, revokes its
-// active keys and revokes the grants whose principal is "agent:<name>", in
-// one transaction.
+// DeleteAgent removes the agent, the delegations to it and its access
+// entries, revokes its active and deprecated keys and revokes the grants
+// whose principal is "agent:<name>", in one transaction.
 func (s *SQLite) DeleteAgent(ctx context.Context, appID, id string) error {
 	now := fmtTime(s.stamp(s.now()))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -178,7 +178,7 @@ func (s *SQLite) DeleteAgent(ctx context.Context, appID, id string) error {
 			return classify(err)
 		}
 		if _, err := tx.ExecContext(ctx,
-			`UPDATE keys SET status = 'revoked', revoked_at = ? WHERE app_id = ? AND agent_id = ? AND status = 'active'`,
+			`UPDATE keys SET status = 'revoked', revoked_at = ? WHERE app_id = ? AND agent_id = ? AND status <> 'revoked'`,
 			now, appID, id); err != nil {
 			return err
 		}
@@ -189,6 +189,10 @@ func (s *SQLite) DeleteAgent(ctx context.Context, appID, id string) error {
 		}
 		if _, err := tx.ExecContext(ctx,
 			`DELETE FROM delegations WHERE app_id = ? AND agent_id = ?`, appID, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`DELETE FROM agent_access WHERE app_id = ? AND agent_id = ?`, appID, id); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM agents WHERE id = ? AND app_id = ?`, id, appID)

@@ -59,13 +59,13 @@ func (s *SQLite) CreateKey(ctx context.Context, k Key) error {
 	return nil
 }
 
-const keyColumns = `id, app_id, agent_id, hash, status, created_at, revoked_at`
+const keyColumns = `id, app_id, agent_id, hash, status, created_at, revoked_at, expires_at`
 
 func scanKey(row interface{ Scan(...any) error }) (Key, error) {
 	var k Key
-	var agent, revoked sql.NullString
+	var agent, revoked, expires sql.NullString
 	var created string
-	if err := row.Scan(&k.ID, &k.AppID, &agent, &k.Hash, &k.Status, &created, &revoked); err != nil {
+	if err := row.Scan(&k.ID, &k.AppID, &agent, &k.Hash, &k.Status, &created, &revoked, &expires); err != nil {
 		return Key{}, classify(err)
 	}
 	k.AgentID = agent.String
@@ -79,6 +79,13 @@ func scanKey(row interface{ Scan(...any) error }) (Key, error) {
 			return Key{}, err
 		}
 		k.RevokedAt = &t
+	}
+	if expires.Valid {
+		t, err := parseTime(expires.String)
+		if err != nil {
+			return Key{}, err
+		}
+		k.ExpiresAt = &t
 	}
 	return k, nil
 }
@@ -121,6 +128,33 @@ func (s *SQLite) RevokeKey(ctx context.Context, appID, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("revoke key: %w", classify(err))
+	}
+	return nil
+}
+
+// DeprecateKey marks the app's active key deprecated until expiresAt (key
+// rotation). A key that is not active is ErrConflict, a missing one (or
+// one of another app) ErrNotFound.
+func (s *SQLite) DeprecateKey(ctx context.Context, appID, id string, expiresAt time.Time) error {
+	if expiresAt.IsZero() {
+		return fmt.Errorf("deprecate key: needs an expiry: %w", ErrInvalid)
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var status string
+		if err := tx.QueryRowContext(ctx,
+			`SELECT status FROM keys WHERE id = ? AND app_id = ?`, id, appID).Scan(&status); err != nil {
+			return err
+		}
+		if status != KeyActive {
+			return fmt.Errorf("key is %s, not active: %w", status, ErrConflict)
+		}
+		_, err := tx.ExecContext(ctx,
+			`UPDATE keys SET status = 'deprecated', expires_at = ? WHERE id = ? AND app_id = ?`,
+			fmtTime(s.stamp(expiresAt)), id, appID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deprecate key: %w", classify(err))
 	}
 	return nil
 }

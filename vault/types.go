@@ -29,6 +29,10 @@ const (
 	StatusNeedsReauth = "needs_reauth"
 )
 
+// PrincipalGroupPrefix starts a group principal, "group:<idp group>": a
+// grant bound to it reaches the group's current members (identity).
+const PrincipalGroupPrefix = "group:"
+
 // Key statuses. A deprecated key (replaced by a rotation) still
 // authenticates until its ExpiresAt, then counts as revoked.
 const (

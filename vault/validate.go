@@ -7,7 +7,8 @@ import (
 	"unicode/utf8"
 )
 
-// Principal forms (contracts.md): "system", "agent:<name>", "user:<id>".
+// Principal forms (contracts.md): "system", "agent:<name>", "user:<id>",
+// and "group:<name>" (PrincipalGroupPrefix, types.go).
 const (
 	PrincipalSystem      = "system"
 	PrincipalAgentPrefix = "agent:"
@@ -56,8 +57,9 @@ func ValidateName(what, s string) error {
 }
 
 // ValidatePrincipal checks a grant principal: "system", "agent:<name>" with
-// the name rule, or "user:<id>" where id is 1-255 visible ASCII characters
-// (IdP subjects such as "auth0|5f7c…" or e-mail addresses).
+// the name rule, or "user:<id>" or "group:<name>" where id and name are
+// 1-255 visible ASCII characters (IdP subjects such as "auth0|5f7c…",
+// e-mail addresses, group names such as "eng-oncall").
 func ValidatePrincipal(p string) error {
 	switch {
 	case p == PrincipalSystem:
@@ -65,20 +67,25 @@ func ValidatePrincipal(p string) error {
 	case strings.HasPrefix(p, PrincipalAgentPrefix):
 		return ValidateName("agent", strings.TrimPrefix(p, PrincipalAgentPrefix))
 	case strings.HasPrefix(p, PrincipalUserPrefix):
-		id := strings.TrimPrefix(p, PrincipalUserPrefix)
-		if id == "" || len(id) > maxUserIDLen {
-			return fmt.Errorf("user principal id must be 1-%d characters: %w", maxUserIDLen, ErrInvalid)
-		}
-		for i := 0; i < len(id); i++ {
-			if id[i] < 0x21 || id[i] > 0x7e {
-				return fmt.Errorf("user principal id must be visible ASCII without spaces: %w", ErrInvalid)
-			}
-		}
-		return nil
+		return validateIdPName("user principal id", strings.TrimPrefix(p, PrincipalUserPrefix))
+	case strings.HasPrefix(p, PrincipalGroupPrefix):
+		return validateIdPName("group principal name", strings.TrimPrefix(p, PrincipalGroupPrefix))
 	default:
 		// Quoting is safe: a principal is an identifier, never a secret.
-		return fmt.Errorf("principal %q must be system, agent:<name> or user:<id>: %w", truncate(p, 80), ErrInvalid)
+		return fmt.Errorf("principal %q must be system, agent:<name>, user:<id> or group:<name>: %w", truncate(p, 80), ErrInvalid)
 	}
+}
+
+// validateIdPName checks the part of a user or group principal after the
+// prefix: 1-255 visible ASCII characters.
+func validateIdPName(what, s string) error {
+	if s == "" || len(s) > maxUserIDLen {
+		return fmt.Errorf("%s must be 1-%d characters: %w", what, maxUserIDLen, ErrInvalid)
+	}
+	if !visibleASCII(s) {
+		return fmt.Errorf("%s must be visible ASCII without spaces: %w", what, ErrInvalid)
+	}
+	return nil
 }
 
 // ValidateMaterial checks that m fits kind: api_key needs a non-empty Token

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/maypok86/otter/v2"
 )
 
 // Authentication errors. Authenticate returns exactly one of these for a key
@@ -25,8 +27,8 @@ const MinPepperLen = 16
 // Options tunes a Vault.
 type Options struct {
 	// CacheTTL is how long Authenticate, CheckKey, Grant, GrantsFor,
-	// DelegatedGrants, Material, App and Agent results are cached in
-	// process. Default 5s;
+	// DelegatedGrants, AccessGrants, IdentityProvider, Material, App and
+	// Agent results are cached in process. Default 5s;
 	// negative disables caching.
 	CacheTTL time.Duration
 	// CacheSize bounds each cache's entries. Default 10000.
@@ -78,6 +80,11 @@ type Vault struct {
 	material  *cached[materialKey, Material]
 	apps      *cached[appKey, App]
 	agents    *cached[agentKey, Agent]
+	idps      *cached[appKey, IdentityProvider]
+	access    *cached[accessKey, []Grant]
+
+	seen       *otter.Cache[userKey, struct{}] // SeeUser's write throttle
+	policyHook policyHook
 }
 
 // New returns a Vault over store. keys seals and opens credentials; pepper
@@ -118,8 +125,11 @@ func New(store Store, keys *Keyring, pepper []byte, opts Options) *Vault {
 	v.material = newCached[materialKey, Material](ttl, stale, size, now, &v.st, ok)
 	v.apps = newCached[appKey, App](ttl, stale, size, now, &v.st, ok)
 	v.agents = newCached[agentKey, Agent](ttl, stale, size, now, &v.st, ok)
+	v.idps = newCached[appKey, IdentityProvider](ttl, stale, size, now, &v.st, ok)
+	v.access = newCached[accessKey, []Grant](ttl, stale, size, now, &v.st, ok)
+	v.seen = newSeenCache(size, now)
 	if v.redis != nil {
-		v.sub = v.redis.subscribe(v.applyInvalidation, v.dropAllLocal)
+		v.sub = v.redis.subscribe(v.applyInvalidation, v.resetLocal)
 	}
 	return v
 }
@@ -151,6 +161,10 @@ func (v *Vault) Close() {
 	v.material.stop()
 	v.apps.stop()
 	v.agents.stop()
+	v.idps.stop()
+	v.access.stop()
+	v.seen.StopAllGoroutines()
+	v.policyHook.close()
 }
 
 func (v *Vault) checkPepper() error {
@@ -191,8 +205,8 @@ func (v *Vault) IssueKey(ctx context.Context, appID, agentID string) (string, Ke
 
 // Authenticate resolves a plaintext caller key. The stored HMAC is compared
 // in constant time. A malformed, unknown or mismatched key is ErrKeyInvalid;
-// a revoked one (only after its secret matched) ErrKeyRevoked. Lookups are
-// cached by key id.
+// a revoked one, or a deprecated one past its grace period (only after its
+// secret matched), ErrKeyRevoked. Lookups are cached by key id.
 func (v *Vault) Authenticate(ctx context.Context, plaintext string) (Key, error) {
 	if err := v.checkPepper(); err != nil {
 		return Key{}, err
@@ -216,15 +230,16 @@ func (v *Vault) Authenticate(ctx context.Context, plaintext string) (Key, error)
 	if (kind == KeyKindAgent) != (k.AgentID != "") {
 		return Key{}, ErrKeyInvalid
 	}
-	if k.Status != KeyActive {
+	if !v.keyUsable(k) {
 		return Key{}, ErrKeyRevoked
 	}
 	return k, nil
 }
 
 // CheckKey re-checks a key that Authenticate accepted earlier, by its id,
-// through the same cache: nil while it is active, ErrKeyRevoked once it was
-// revoked (or deleted with its agent). The proxy calls it for every request
+// through the same cache: nil while it is active or deprecated within its
+// grace period, ErrKeyRevoked once it was revoked, deleted with its agent,
+// or its grace period ended. The proxy calls it for every request
 // inside a tunnel, so revoking a key also stops tunnels already open with it.
 func (v *Vault) CheckKey(ctx context.Context, keyID string) error {
 	k, err := v.keyCache.get(ctx, keyID, func(ctx context.Context) (Key, error) {
@@ -235,7 +250,7 @@ func (v *Vault) CheckKey(ctx context.Context, keyID string) error {
 		return ErrKeyRevoked
 	case err != nil:
 		return fmt.Errorf("check key: %w", err)
-	case k.Status != KeyActive:
+	case !v.keyUsable(k):
 		return ErrKeyRevoked
 	}
 	return nil
@@ -254,7 +269,8 @@ func (v *Vault) RevokeKey(ctx context.Context, appID, keyID string) error {
 }
 
 // DeleteAgent deletes the agent, revoking its keys and its "agent:<name>"
-// grants (Store.DeleteAgent), and invalidates all of them everywhere.
+// grants and deleting its delegations and access entries
+// (Store.DeleteAgent), and invalidates all of them everywhere.
 func (v *Vault) DeleteAgent(ctx context.Context, appID, agentID string) error {
 	err := v.store.DeleteAgent(ctx, appID, agentID)
 	if errors.Is(err, ErrNotFound) {

@@ -24,7 +24,8 @@ func TestPutSecretValidation(t *testing.T) {
 	}{
 		{"bad provider", "", "Open AI", "api_key", "system", vault.Material{Token: secretMarker}, vault.ErrInvalid},
 		{"bad principal", "", "openai", "api_key", "root", vault.Material{Token: secretMarker}, vault.ErrInvalid},
-		{"group principal", "", "openai", "api_key", "group:eng", vault.Material{Token: secretMarker}, vault.ErrInvalid},
+		{"empty group principal", "", "openai", "api_key", "group:", vault.Material{Token: secretMarker}, vault.ErrInvalid},
+		{"group principal with space", "", "openai", "api_key", "group:eng team", vault.Material{Token: secretMarker}, vault.ErrInvalid},
 		{"bad kind", "", "openai", "oauth2", "system", vault.Material{Token: secretMarker}, vault.ErrInvalid},
 		{"api_key without token", "", "openai", "api_key", "system", vault.Material{}, vault.ErrInvalid},
 		{"api_key with password", "", "openai", "api_key", "system", vault.Material{Token: "t", Password: secretMarker}, vault.ErrInvalid},

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/vault"
 	"github.com/google/go-cmp/cmp"
@@ -99,4 +100,46 @@ func testRevokeKey(t *testing.T, s vault.Store) {
 		t.Fatalf("second revocation changed the key (-first +second):\n%s", d)
 	}
 	wantErr(t, "RevokeKey missing", s.RevokeKey(c, app.ID, unique(t, "k")), vault.ErrNotFound)
+}
+
+func testDeprecateKey(t *testing.T, s vault.Store) {
+	c := ctx(t)
+	app, other := mkApp(t, s), mkApp(t, s)
+	k := mkKey(t, s, app.ID, "")
+	until := base.Add(24 * time.Hour)
+
+	wantErr(t, "DeprecateKey from another app", s.DeprecateKey(c, other.ID, k.ID, until), vault.ErrNotFound)
+	wantErr(t, "DeprecateKey missing", s.DeprecateKey(c, app.ID, unique(t, "k"), until), vault.ErrNotFound)
+	wantErr(t, "DeprecateKey without expiry", s.DeprecateKey(c, app.ID, k.ID, time.Time{}), vault.ErrInvalid)
+	wantErr(t, "DeprecateKey", s.DeprecateKey(c, app.ID, k.ID, until), nil)
+	got, err := s.GetKey(c, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := k
+	want.Status, want.ExpiresAt = vault.KeyDeprecated, &until
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("deprecated key (-want +got):\n%s", d)
+	}
+	wantErr(t, "DeprecateKey again", s.DeprecateKey(c, app.ID, k.ID, until.Add(time.Hour)), vault.ErrConflict)
+
+	// A deprecated key can still be revoked; a revoked one not deprecated.
+	wantErr(t, "RevokeKey deprecated", s.RevokeKey(c, app.ID, k.ID), nil)
+	got, err = s.GetKey(c, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != vault.KeyRevoked || got.RevokedAt == nil {
+		t.Fatalf("revoked deprecated key: %+v", got)
+	}
+	wantErr(t, "DeprecateKey revoked", s.DeprecateKey(c, app.ID, k.ID, until), vault.ErrConflict)
+
+	// DeleteAgent revokes the agent's deprecated keys too.
+	agent := mkAgent(t, s, app.ID)
+	ak := mkKey(t, s, app.ID, agent.ID)
+	wantErr(t, "DeprecateKey agent key", s.DeprecateKey(c, app.ID, ak.ID, until), nil)
+	wantErr(t, "DeleteAgent", s.DeleteAgent(c, app.ID, agent.ID), nil)
+	if got, err := s.GetKey(c, ak.ID); err != nil || got.Status != vault.KeyRevoked {
+		t.Fatalf("deprecated key of a deleted agent: %+v, %v; want revoked", got, err)
+	}
 }

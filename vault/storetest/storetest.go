@@ -52,6 +52,11 @@ func Run(t *testing.T, open func(t *testing.T) vault.Store) {
 		{"Delegations", testDelegations},
 		{"DelegatedGrants", testDelegatedGrants},
 		{"OAuthCrossAppIsolation", testOAuthCrossAppIsolation},
+		{"IdentityProviders", testIdentityProviders},
+		{"AppPolicies", testAppPolicies},
+		{"AgentAccess", testAgentAccess},
+		{"Users", testUsers},
+		{"DeprecateKey", testDeprecateKey},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
