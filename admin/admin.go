@@ -1,8 +1,9 @@
 // Package admin is Gatehouse's control-plane HTTP handler: liveness and
 // readiness probes, the /v1 REST API the CLI talks to (apps, agents, caller
-// keys, managed secrets, grants, delegations, audit events, providers and
-// their per-app OAuth clients, the OAuth connect flow) and the OAuth
-// redirect endpoint /oauth/callback. The API is authenticated with the
+// keys and their rotation, managed secrets, grants, delegations, agent
+// access sets, audit events, providers and their per-app OAuth clients, the
+// OAuth connect flow, identity providers, app policies and their
+// explanation) and the OAuth redirect endpoint /oauth/callback. The API is authenticated with the
 // admin bearer token; the callback is authenticated by its single-use
 // state. Every mutating call records an admin audit event.
 package admin
@@ -41,8 +42,8 @@ type Recorder interface {
 	Flush(ctx context.Context) error
 }
 
-// Deps is what the handler needs. All fields are required except OAuth and
-// Log.
+// Deps is what the handler needs. All fields are required except OAuth,
+// Explain, PolicyStatus and Log.
 type Deps struct {
 	// Token is the admin bearer token. It is hashed at construction and
 	// compared in constant time.
@@ -57,6 +58,13 @@ type Deps struct {
 	// provider-side revocation (*oauth.Manager). Nil: the OAuth routes
 	// answer 501 and an OAuth grant's revocation stays local.
 	OAuth OAuth
+	// Explain answers POST /v1/apps/{app}/policy/explain (*proxy.Server).
+	// Nil: that route answers 501.
+	Explain Explainer
+	// PolicyStatus reports the last policy load (nil: it succeeded), shown
+	// in /readyz; a failed reload keeps the last good policy, so it never
+	// makes the replica unready. Nil: not shown.
+	PolicyStatus func() error
 	// Log receives request and failure logs; never secrets. Default: discard.
 	Log *slog.Logger
 }
@@ -70,6 +78,8 @@ type api struct {
 	audit     Recorder
 	events    audit.Store
 	oauth     OAuth
+	explain   Explainer
+	policyErr func() error
 	log       *slog.Logger
 
 	callbackPage *template.Template
@@ -100,6 +110,8 @@ func New(d Deps) (http.Handler, error) {
 		audit:        d.Audit,
 		events:       d.Events,
 		oauth:        d.OAuth,
+		explain:      d.Explain,
+		policyErr:    d.PolicyStatus,
 		log:          log,
 	}
 	v1 := http.NewServeMux()
@@ -130,6 +142,21 @@ func (a *api) routes(mux *http.ServeMux) {
 	h("POST /v1/apps/{app}/keys", a.createKey)
 	h("GET /v1/apps/{app}/keys", a.listKeys)
 	h("DELETE /v1/apps/{app}/keys/{key}", a.revokeKey)
+	h("POST /v1/apps/{app}/keys/{key}/rotate", a.rotateKey)
+
+	h("POST /v1/apps/{app}/agents/{agent}/access", a.addAccess)
+	h("GET /v1/apps/{app}/agents/{agent}/access", a.listAccess)
+	h("DELETE /v1/apps/{app}/agents/{agent}/access/{id}", a.removeAccess)
+	h("GET /v1/apps/{app}/access", a.listAppAccess)
+
+	h("PUT /v1/apps/{app}/identity", a.setIdentity)
+	h("GET /v1/apps/{app}/identity", a.getIdentity)
+	h("DELETE /v1/apps/{app}/identity", a.removeIdentity)
+
+	h("PUT /v1/apps/{app}/policy", a.putPolicy)
+	h("GET /v1/apps/{app}/policy", a.getPolicy)
+	h("DELETE /v1/apps/{app}/policy", a.deletePolicy)
+	h("POST /v1/apps/{app}/policy/explain", a.explainPolicy)
 
 	h("POST /v1/apps/{app}/secrets", a.putSecret)
 	h("PUT /v1/apps/{app}/secrets/{grant}", a.rotateSecret)
@@ -194,6 +221,9 @@ func (a *api) healthz(w http.ResponseWriter, _ *http.Request) {
 type readyResponse struct {
 	Status string `json:"status"` // "ready" | "unavailable"
 	vault.Health
+	// Policy is "ok", or the last policy load's error (the last good
+	// policy stays in force); absent when the server has no policy.
+	Policy string `json:"policy,omitempty"`
 }
 
 // readyz answers 200 while the vault can serve (Vault.Health: the store
@@ -204,12 +234,19 @@ func (a *api) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	h := a.vault.Health(ctx)
+	pol := ""
+	if a.policyErr != nil {
+		pol = "ok"
+		if err := a.policyErr(); err != nil {
+			pol = err.Error()
+		}
+	}
 	if !h.Ready {
 		a.log.Warn("admin: not ready", "store", h.Store, "redis", h.Redis)
-		writeJSON(w, http.StatusServiceUnavailable, readyResponse{Status: "unavailable", Health: h})
+		writeJSON(w, http.StatusServiceUnavailable, readyResponse{Status: "unavailable", Health: h, Policy: pol})
 		return
 	}
-	writeJSON(w, http.StatusOK, readyResponse{Status: "ready", Health: h})
+	writeJSON(w, http.StatusOK, readyResponse{Status: "ready", Health: h, Policy: pol})
 }
 
 // record writes an admin audit event for a mutating call made with the

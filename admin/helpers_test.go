@@ -78,8 +78,9 @@ func newEnv(t *testing.T) *env {
 	return newEnvWith(t, &fakeOAuth{})
 }
 
-// newEnvWith is newEnv with the OAuth manager m (nil: OAuth disabled).
-func newEnvWith(t *testing.T, m *fakeOAuth) *env {
+// newEnvWith is newEnv with the OAuth manager m (nil: OAuth disabled) and
+// opts applied to the Deps.
+func newEnvWith(t *testing.T, m *fakeOAuth, opts ...func(*Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := vault.OpenSQLite(ctx, filepath.Join(t.TempDir(), "gatehouse.db"))
@@ -105,6 +106,9 @@ func newEnvWith(t *testing.T, m *fakeOAuth) *env {
 	d := Deps{Token: testToken, Vault: v, Catalog: cat, Audit: rec, Events: events}
 	if m != nil {
 		d.OAuth = m
+	}
+	for _, o := range opts {
+		o(&d)
 	}
 	h, err := New(d)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-dev/gatehouse/vault"
 )
@@ -90,5 +91,67 @@ func (a *api) revokeKey(w http.ResponseWriter, r *http.Request) error {
 	ev.KeyID, ev.AgentID = key.ID, key.AgentID
 	a.record(r, ev)
 	writeJSON(w, http.StatusOK, key)
+	return nil
+}
+
+// Bounds of a rotation's grace period: long enough to redeploy callers,
+// short enough that a replaced key does not linger.
+const (
+	defaultRotateGrace = 24 * time.Hour
+	maxRotateGrace     = 30 * 24 * time.Hour
+)
+
+// rotateKeyRequest is the body of POST /v1/apps/{app}/keys/{key}/rotate;
+// an empty body uses the default grace (24h). Grace "0s" revokes the old
+// key at once.
+type rotateKeyRequest struct {
+	Grace *string `json:"grace,omitempty"`
+}
+
+// rotatedKey is the answer to a rotation: the new key (plaintext shown
+// only here) and the key it replaces, now deprecated.
+type rotatedKey struct {
+	createdKey
+	Replaced vault.Key `json:"replaced"`
+}
+
+// rotateKey handles POST /v1/apps/{app}/keys/{key}/rotate {"grace"} → 201
+// rotatedKey: a new key for the same app or agent; the old one keeps
+// authenticating until the grace period ends, then counts as revoked.
+func (a *api) rotateKey(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.app(r)
+	if err != nil {
+		return err
+	}
+	var req rotateKeyRequest
+	if err := decodeBody(w, r, &req, true); err != nil {
+		return err
+	}
+	grace := defaultRotateGrace
+	if req.Grace != nil {
+		if grace, err = time.ParseDuration(*req.Grace); err != nil {
+			return invalid("field \"grace\" is not a duration such as 24h")
+		}
+		if grace < 0 || grace > maxRotateGrace {
+			return invalid("field \"grace\" must be between 0s and %s", maxRotateGrace)
+		}
+	}
+	id := r.PathValue("key")
+	subject := fmt.Sprintf("key %q", id)
+	plaintext, key, err := a.vault.RotateKey(r.Context(), app.ID, id, grace)
+	if err != nil {
+		return aboutConflict(subject, subject+" is not active (only an active key can be rotated)", err)
+	}
+	old, err := a.store.GetKey(r.Context(), id)
+	if err != nil {
+		return about(subject, err)
+	}
+	if old.AppID != app.ID { // cannot happen after a scoped rotation; never leak another app's key
+		return about(subject, vault.ErrNotFound)
+	}
+	ev := auditAdmin(app.ID, "key.rotate")
+	ev.KeyID, ev.AgentID = key.ID, key.AgentID
+	a.record(r, ev)
+	writeJSON(w, http.StatusCreated, rotatedKey{createdKey: createdKey{Key: key, Plaintext: plaintext}, Replaced: old})
 	return nil
 }

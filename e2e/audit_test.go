@@ -28,6 +28,7 @@ type auditRow struct {
 	Path       string `json:"path"`
 	Status     int    `json:"status"`
 	Decision   string `json:"decision"`
+	Rule       string `json:"rule"`
 	ErrorCode  string `json:"error_code"`
 }
 

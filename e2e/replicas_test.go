@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,8 +44,9 @@ type cluster struct {
 }
 
 // startCluster starts n replicas, the first alone (it migrates and creates
-// the shared key files), then the others together.
-func startCluster(t *testing.T, n int, dbURL, redisURL string) *cluster {
+// the shared key files), then the others together. more adds config
+// sections (every replica gets them).
+func startCluster(t *testing.T, n int, dbURL, redisURL string, more ...map[string]map[string]any) *cluster {
 	t.Helper()
 	id := make([]byte, 6)
 	_, _ = rand.Read(id)
@@ -62,6 +64,9 @@ func startCluster(t *testing.T, n int, dbURL, redisURL string) *cluster {
 			"kek_files":   map[string]string{"dev": filepath.Join(shared, "kek-dev.key")},
 			"pepper_file": filepath.Join(shared, "pepper.key"),
 		},
+	}
+	for _, m := range more {
+		maps.Copy(extra, m)
 	}
 	for range n {
 		c.replicas = append(c.replicas, startWith(t, c.up, extra))

@@ -82,6 +82,8 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 auth, 4 not found, 5 conflict.`
 		c.auditCmd(),
 		c.providerCmd(),
 		c.connectCmd(),
+		c.policyCmd(),
+		c.idpCmd(),
 		c.vaultCmd(),
 		c.migrateCmd(),
 		c.versionCmd(),

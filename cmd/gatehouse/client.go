@@ -35,13 +35,21 @@ func newClient(base, token string) *client {
 // for none) and returns the raw JSON answer of a 2xx response. Any other
 // status becomes a *cliError carrying the API's code and message.
 func (c *client) do(ctx context.Context, method, path string, body any) (json.RawMessage, error) {
+	if body == nil {
+		return c.send(ctx, method, path, "", nil)
+	}
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("encode request: %w", err)
+	}
+	return c.send(ctx, method, path, "application/json", data)
+}
+
+// send is do with a body already encoded as contentType (nil body: none).
+func (c *client) send(ctx context.Context, method, path, contentType string, body []byte) (json.RawMessage, error) {
 	var rd io.Reader
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("encode request: %w", err)
-		}
-		rd = bytes.NewReader(data)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
@@ -50,7 +58,7 @@ func (c *client) do(ctx context.Context, method, path string, body any) (json.Ra
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -81,5 +81,5 @@ func (c *cli) agentCmd() *cobra.Command {
 	for _, cmd := range []*cobra.Command{create, list, del} {
 		cmd.Flags().String("app", "", "app name or id (required)")
 	}
-	return group("agent", "Manage agents (workload identities inside an app)", create, list, del)
+	return group("agent", "Manage agents (workload identities inside an app)", create, list, del, c.agentAccessCmd())
 }

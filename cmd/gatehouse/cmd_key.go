@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -83,10 +84,46 @@ func (c *cli) keyCmd() *cobra.Command {
 			})
 		},
 	}
-	for _, cmd := range []*cobra.Command{create, list, revoke} {
+	rotate := &cobra.Command{
+		Use:   "rotate ID --app APP [--grace 24h]",
+		Short: "Replace a key: a new key is shown once; the old one works until the grace period ends",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := required(cmd, "app"); err != nil {
+				return err
+			}
+			app, _ := cmd.Flags().GetString("app")
+			grace, _ := cmd.Flags().GetDuration("grace")
+			if grace < 0 {
+				return usageErrorf("--grace must not be negative")
+			}
+			body := map[string]string{"grace": grace.String()}
+			err := c.call(cmd, "POST", appPath(app, "keys", args[0], "rotate"), body, func(w io.Writer, raw []byte) error {
+				var k struct {
+					keyAnswer
+					Replaced vault.Key `json:"replaced"`
+				}
+				if err := decodeAnswer(raw, &k); err != nil {
+					return err
+				}
+				until := "now (revoked)"
+				if k.Replaced.ExpiresAt != nil {
+					until = timeText(*k.Replaced.ExpiresAt)
+				}
+				return fields(w, "key id", k.ID, "agent id", dash(k.AgentID), "key", k.Plaintext,
+					"replaced key", k.Replaced.ID, "replaced key valid until", until)
+			})
+			if err == nil {
+				c.shownOnce("new key")
+			}
+			return err
+		},
+	}
+	rotate.Flags().Duration("grace", 24*time.Hour, "how long the old key keeps working (0s revokes it at once; at most 720h)")
+	for _, cmd := range []*cobra.Command{create, list, revoke, rotate} {
 		cmd.Flags().String("app", "", "app name or id (required)")
 	}
-	return group("key", "Manage caller keys", create, list, revoke)
+	return group("key", "Manage caller keys", create, list, revoke, rotate)
 }
 
 // dash renders an empty value as "-".

@@ -34,6 +34,7 @@ type Config struct {
 	Audit    AuditConfig    `mapstructure:"audit"`
 	Vault    VaultConfig    `mapstructure:"vault"`
 	OAuth    OAuthConfig    `mapstructure:"oauth"`
+	Policy   PolicyConfig   `mapstructure:"policy"`
 	Log      LogConfig      `mapstructure:"log"`
 }
 
@@ -168,6 +169,21 @@ type OAuthConfig struct {
 	ConnectTTL time.Duration `mapstructure:"connect_ttl"`
 }
 
+// PolicyConfig configures the policy engine (docs/policy.md).
+type PolicyConfig struct {
+	// Dirs hold policy rule files (*.yaml, *.yml). The first directory is
+	// watched (created when missing) and reloaded when a file changes; the
+	// others are read again on every reload (a change in the first one, or
+	// an app policy set through the API). A file that does not validate is
+	// logged with file, line and field, and the last good policy stays.
+	// Default [<data_dir>/policies].
+	Dirs []string `mapstructure:"dirs"`
+	// DefaultEffect applies to a call no rule decides: "allow" (rules only
+	// restrict) or "deny" (strict mode: every call needs a matching allow
+	// rule). Default "allow".
+	DefaultEffect string `mapstructure:"default_effect"`
+}
+
 // LogConfig configures the slog logger.
 type LogConfig struct {
 	// Level is debug, info, warn or error. Default "info".
@@ -209,6 +225,7 @@ func staticDefaults() map[string]any {
 		"oauth::lease_ttl":         "60s",
 		"oauth::token_timeout":     "20s",
 		"oauth::connect_ttl":       "10m",
+		"policy::default_effect":   "allow",
 		"log::level":               "info",
 		"log::format":              "json",
 	}
@@ -267,6 +284,7 @@ func loadConfig(file string, flags *pflag.FlagSet) (Config, error) {
 	// an explicit value (even an empty list) still wins.
 	dataDir := v.GetString("data_dir")
 	v.SetDefault("catalog::dirs", []string{filepath.Join(dataDir, "providers")})
+	v.SetDefault("policy::dirs", []string{filepath.Join(dataDir, "policies")})
 	v.SetDefault("vault::pepper_file", filepath.Join(dataDir, "pepper.key"))
 	v.SetDefault("admin::public_url", "http://"+browsableAddr(v.GetString("admin::listen")))
 
@@ -305,6 +323,9 @@ func (c *Config) normalise() {
 	c.Vault.PepperFile = abs(c.Vault.PepperFile)
 	for i, d := range c.Catalog.Dirs {
 		c.Catalog.Dirs[i] = abs(d)
+	}
+	for i, d := range c.Policy.Dirs {
+		c.Policy.Dirs[i] = abs(strings.TrimSpace(d))
 	}
 	for i, f := range c.Upstream.ExtraRoots {
 		c.Upstream.ExtraRoots[i] = abs(strings.TrimSpace(f))

@@ -81,7 +81,8 @@ func defaultsFor(t *testing.T, dataDir string) Config {
 			RefreshSkew: 2 * time.Minute, ProactiveWindow: 5 * time.Minute, LeaseTTL: time.Minute,
 			TokenTimeout: 20 * time.Second, ConnectTTL: 10 * time.Minute,
 		},
-		Log: LogConfig{Level: "info", Format: "json"},
+		Policy: PolicyConfig{Dirs: []string{filepath.Join(dd, "policies")}, DefaultEffect: "allow"},
+		Log:    LogConfig{Level: "info", Format: "json"},
 	}
 }
 
@@ -167,6 +168,15 @@ func TestLoadConfig(t *testing.T) {
 				c.OAuth.ConnectTTL = 15 * time.Minute
 				c.OAuth.TokenTimeout = 5 * time.Second
 				c.OAuth.LeaseTTL = 30 * time.Second
+			},
+		},
+		{
+			name: "policy keys from file and env",
+			yaml: "policy:\n  dirs: [/etc/gatehouse/policies, /srv/shared]\n",
+			env:  map[string]string{"GATEHOUSE_POLICY_DEFAULT_EFFECT": "deny"},
+			want: func(c *Config) {
+				c.Policy.Dirs = []string{"/etc/gatehouse/policies", "/srv/shared"}
+				c.Policy.DefaultEffect = "deny"
 			},
 		},
 		{
@@ -292,6 +302,8 @@ func TestValidate(t *testing.T) {
 		{name: "zero lease", mutate: func(c *Config) { c.OAuth.LeaseTTL = 0 }, want: []string{"oauth.lease_ttl", "positive"}},
 		{name: "connect ttl too short", mutate: func(c *Config) { c.OAuth.ConnectTTL = 5 * time.Second }, want: []string{"oauth.connect_ttl", "between 10s and 24h0m0s"}},
 		{name: "connect ttl too long", mutate: func(c *Config) { c.OAuth.ConnectTTL = 48 * time.Hour }, want: []string{"oauth.connect_ttl"}},
+		{name: "policy default effect", mutate: func(c *Config) { c.Policy.DefaultEffect = "report" }, want: []string{"policy.default_effect", `"report" is not one of allow, deny`}},
+		{name: "empty policy dir", mutate: func(c *Config) { c.Policy.Dirs = []string{"/etc/gh", " "} }, want: []string{"policy.dirs[1]: must not be empty"}},
 		{name: "bad log level", mutate: func(c *Config) { c.Log.Level = "loud" }, want: []string{"log.level"}},
 		{name: "bad log format", mutate: func(c *Config) { c.Log.Format = "xml" }, want: []string{"log.format"}},
 		{

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/catalog"
 	"github.com/gatehouse-dev/gatehouse/certs"
+	"github.com/gatehouse-dev/gatehouse/identity"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/vault"
 	"github.com/gatehouse-dev/gatehouse/vault/oauth"
@@ -40,6 +41,8 @@ type server struct {
 	redirectURI string
 	egress      *http.Transport // the OAuth manager's transport to token and revocation endpoints
 	audit       *audit.Writer
+	policy      *policyLoader
+	users       *identity.Registry // verifies Gatehouse-User JWTs
 	proxy       *proxy.Server
 	admin       *http.Server
 	proxyLn     net.Listener
@@ -47,9 +50,11 @@ type server struct {
 
 	closeRedis func() // closes the Redis client, after the vault
 
-	closers []func() // undo openServer on failure, in reverse order
-	errc    chan error
-	wg      sync.WaitGroup
+	closers     []func() // undo openServer on failure, in reverse order
+	errc        chan error
+	wg          sync.WaitGroup
+	stopWatch   context.CancelFunc // ends the policy directory watch
+	watchExited chan struct{}
 }
 
 // openServer builds every component from cfg and opens both listeners, but
@@ -126,6 +131,10 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 	if err := s.openOAuth(cfg, upstream, cat, redisClient); err != nil {
 		return nil, err
 	}
+	s.openIdentity()
+	if err := s.openPolicy(cfg, redisClient); err != nil {
+		return nil, err
+	}
 
 	s.proxy, err = proxy.New(
 		proxy.Config{
@@ -135,12 +144,14 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 			MaxHeaderBytes:   cfg.Proxy.MaxHeaderBytes,
 		},
 		upstream,
-		proxy.Deps{Vault: s.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: s.audit, Tokens: s.oauth, Log: log},
+		proxy.Deps{Vault: s.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: s.audit, Tokens: s.oauth,
+			Policy: s.policy.engine, Users: s.users, Log: log},
 	)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	handler, err := admin.New(admin.Deps{Token: token, Vault: s.vault, Catalog: cat, Audit: s.audit, Events: events, OAuth: s.oauth, Log: log})
+	handler, err := admin.New(admin.Deps{Token: token, Vault: s.vault, Catalog: cat, Audit: s.audit, Events: events, OAuth: s.oauth,
+		Explain: s.proxy, PolicyStatus: s.policy.status, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +205,12 @@ func loadKeyring(c VaultConfig) (*vault.Keyring, error) {
 // reported on s.errc.
 func (s *server) start() {
 	s.closers = nil // from here on shutdown owns the cleanup
+	ctx, stop := context.WithCancel(context.Background())
+	s.stopWatch, s.watchExited = stop, make(chan struct{})
+	go func() {
+		defer close(s.watchExited)
+		s.policy.watch(ctx)
+	}()
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -234,6 +251,9 @@ func (s *server) shutdown() error {
 	})
 	wg.Wait()
 	s.wg.Wait()
+	s.stopWatch()
+	<-s.watchExited
+	s.users.Close()
 	s.closeOAuth() // background refreshes finish (and are audited) first
 	add(s.closeAudit())
 	s.vault.Close()

@@ -86,6 +86,14 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("catalog.dirs[%d]", i), "must not be empty")
 		}
 	}
+	for i, d := range c.Policy.Dirs {
+		if strings.TrimSpace(d) == "" {
+			bad(fmt.Sprintf("policy.dirs[%d]", i), "must not be empty")
+		}
+	}
+	if !slices.Contains([]string{"allow", "deny"}, c.Policy.DefaultEffect) {
+		bad("policy.default_effect", "%q is not one of allow, deny", c.Policy.DefaultEffect)
+	}
 	errs = append(errs, c.Database.problems()...)
 	if c.Audit.QueueSize < 1 || c.Audit.QueueSize > 1<<20 {
 		bad("audit.queue_size", "must be between 1 and 1048576 (got %d)", c.Audit.QueueSize)
