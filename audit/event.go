@@ -74,6 +74,9 @@ type Event struct {
 	Reason          string        `json:"reason,omitempty"`
 	Context         string        `json:"context,omitempty"`
 	ClientAddr      string        `json:"client_addr,omitempty"`
+	// DecisionReason says why the policy decided as it did (the deny
+	// reason, "allowed by default", or why report rules would deny).
+	DecisionReason string `json:"decision_reason,omitempty"`
 }
 
 // Query filters ListEvents. Zero values match everything. Results are ordered

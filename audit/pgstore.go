@@ -108,7 +108,7 @@ func pgEvent(e Event) Event {
 	for _, f := range []*string{
 		&e.ID, &e.Kind, &e.RequestID, &e.AppID, &e.KeyID, &e.AgentID, &e.Principal, &e.GrantID,
 		&e.ProviderID, &e.Method, &e.Host, &e.Path, &e.Decision, &e.Rule, &e.ErrorCode, &e.Action,
-		&e.Actor, &e.Reason, &e.Context, &e.ClientAddr,
+		&e.Actor, &e.Reason, &e.Context, &e.ClientAddr, &e.DecisionReason,
 	} {
 		*f = pgText(*f)
 	}

@@ -15,12 +15,12 @@ import (
 // arguments (eventArgs) and scans (scanEvent) follow the same order.
 const columns = "id, time_ns, kind, request_id, app_id, key_id, agent_id, principal, grant_id, " +
 	"provider_id, method, host, path, status, upstream_latency_ns, total_latency_ns, bytes_in, " +
-	"bytes_out, decision, rule, error_code, action, actor, reason, context, client_addr"
+	"bytes_out, decision, rule, error_code, action, actor, reason, context, client_addr, decision_reason"
 
 // numColumns is the number of entries in columns.
-const numColumns = 26
+const numColumns = 27
 
-// rowsPerInsert bounds one multi-row INSERT: 500 rows × 26 columns = 13,000
+// rowsPerInsert bounds one multi-row INSERT: 500 rows × 27 columns = 13,500
 // bound parameters, well under SQLite's limit of 32,766 and small enough that
 // the statement text stays cheap to build and parse.
 const rowsPerInsert = 500
@@ -126,7 +126,7 @@ func appendEventArgs(args []any, e *Event) []any {
 		e.ID, e.Time.UnixNano(), e.Kind, e.RequestID, e.AppID, e.KeyID, e.AgentID, e.Principal,
 		e.GrantID, e.ProviderID, e.Method, e.Host, e.Path, e.Status, int64(e.UpstreamLatency),
 		int64(e.TotalLatency), e.BytesIn, e.BytesOut, e.Decision, e.Rule, e.ErrorCode, e.Action,
-		e.Actor, e.Reason, e.Context, e.ClientAddr)
+		e.Actor, e.Reason, e.Context, e.ClientAddr, e.DecisionReason)
 }
 
 // validate reports why e cannot be stored, or nil.
@@ -296,7 +296,7 @@ func scanEvent(rows *sql.Rows) (Event, error) {
 	err := rows.Scan(&e.ID, &t, &e.Kind, &e.RequestID, &e.AppID, &e.KeyID, &e.AgentID,
 		&e.Principal, &e.GrantID, &e.ProviderID, &e.Method, &e.Host, &e.Path, &e.Status,
 		&upstream, &total, &e.BytesIn, &e.BytesOut, &e.Decision, &e.Rule, &e.ErrorCode,
-		&e.Action, &e.Actor, &e.Reason, &e.Context, &e.ClientAddr)
+		&e.Action, &e.Actor, &e.Reason, &e.Context, &e.ClientAddr, &e.DecisionReason)
 	if err != nil {
 		return Event{}, err
 	}

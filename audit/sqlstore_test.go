@@ -15,19 +15,26 @@ import (
 	_ "modernc.org/sqlite" // driver "sqlite"
 )
 
-// migrationFile is the audit migration, shipped in the vault's migration set.
-const migrationFile = "../vault/migrations/sqlite/00002_audit_events.sql"
+// migrationFiles are the audit migrations, shipped in the vault's migration
+// set.
+var migrationFiles = []string{
+	"../vault/migrations/sqlite/00002_audit_events.sql",
+	"../vault/migrations/sqlite/00005_audit_decision_reason.sql",
+}
 
-// migrator returns a goose provider over only the audit migration, read from
+// migrator returns a goose provider over only the audit migrations, read from
 // the vault's migration directory (the other vault migrations are not ours
 // to depend on).
 func migrator(t testing.TB, db *sql.DB) *goose.Provider {
 	t.Helper()
-	src, err := os.ReadFile(migrationFile)
-	if err != nil {
-		t.Fatalf("read migration: %v", err)
+	fsys := fstest.MapFS{}
+	for _, f := range migrationFiles {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatalf("read migration: %v", err)
+		}
+		fsys[filepath.Base(f)] = &fstest.MapFile{Data: src}
 	}
-	fsys := fstest.MapFS{filepath.Base(migrationFile): {Data: src}}
 	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
 	if err != nil {
 		t.Fatalf("goose provider: %v", err)

@@ -78,7 +78,7 @@ func testStoreRoundtrip(t *testing.T, open func(testing.TB) Store) {
 			UpstreamLatency: 1234567 * time.Nanosecond, TotalLatency: 3 * time.Hour,
 			BytesIn: 1 << 40, BytesOut: 7, Decision: DecisionAllow, Rule: "r1",
 			ErrorCode: "", Reason: "summarise 'inbox'; \"quoted\"", Context: "tool=mail run=9",
-			ClientAddr: "[::1]:53211",
+			ClientAddr: "[::1]:53211", DecisionReason: `denied by policy rule "r1"`,
 		},
 		{
 			ID: "0192f0c1-0000-7000-8000-000000000002", Time: t0.Add(time.Nanosecond),

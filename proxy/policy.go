@@ -30,13 +30,14 @@ func (s *Server) checkPolicy(ctx context.Context, r *http.Request, t *tunnel, g 
 		return nil
 	}
 	d := s.policy.Evaluate(ctx, policyInput(t, r, g, s.now()))
-	c.ev.Rule = d.Rule
+	c.ev.Rule, c.ev.DecisionReason = d.Rule, truncate(d.Reason, 512)
 	if !d.Allowed {
 		return policyDenial(d)
 	}
 	if len(d.WouldDeny) > 0 {
 		c.report = true
 		c.ev.Rule = strings.Join(d.WouldDeny, ",")
+		c.ev.DecisionReason = truncate("report rules would deny: "+c.ev.Rule, 512)
 	}
 	return nil
 }

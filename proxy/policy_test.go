@@ -90,16 +90,16 @@ func TestPolicyEnforced(t *testing.T) {
 	var decisions []string
 	for _, ev := range evs {
 		if ev.Kind == audit.KindCall {
-			decisions = append(decisions, fmt.Sprintf("%s %s %s %s", ev.Method, ev.Path, ev.Decision, ev.Rule))
+			decisions = append(decisions, fmt.Sprintf("%s %s %s %s (%s)", ev.Method, ev.Path, ev.Decision, ev.Rule, ev.DecisionReason))
 		}
 	}
 	want := []string{
-		"GET /v1/files allow ",
-		"POST /v1/files deny bot-read-only",
-		"GET /v1/models report shadow-models",
-		"GET /v1/limited allow ",
-		"GET /v1/limited allow ",
-		"GET /v1/limited deny bot-rate",
+		"GET /v1/files allow  (allowed by default)",
+		`POST /v1/files deny bot-read-only (denied by policy rule "bot-read-only")`,
+		"GET /v1/models report shadow-models (report rules would deny: shadow-models)",
+		"GET /v1/limited allow  (allowed by default)",
+		"GET /v1/limited allow  (allowed by default)",
+		`GET /v1/limited deny bot-rate (rate limit of policy rule "bot-rate" exceeded)`,
 	}
 	if diff := cmp.Diff(want, decisions); diff != "" {
 		t.Errorf("audit decisions (-want +got):\n%s", diff)
