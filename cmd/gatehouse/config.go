@@ -119,7 +119,7 @@ type CatalogConfig struct {
 
 // AuditConfig configures the audit writer.
 type AuditConfig struct {
-	// QueueSize bounds the events waiting to be written. Default 4096.
+	// QueueSize bounds the events waiting to be written. Default 16384.
 	QueueSize int `mapstructure:"queue_size"`
 }
 
@@ -216,7 +216,7 @@ func staticDefaults() map[string]any {
 		"upstream::extra_roots":    []string{},
 		"upstream::dial_timeout":   "10s",
 		"egress::allow_cidrs":      []string{},
-		"audit::queue_size":        4096,
+		"audit::queue_size":        16384,
 		"vault::active_kek":        "dev",
 		"vault::cache_ttl":         "5s",
 		"vault::stale_if_error":    "5m",

@@ -69,7 +69,7 @@ func defaultsFor(t *testing.T, dataDir string) Config {
 		Upstream: UpstreamConfig{Resolve: map[string]string{}, ExtraRoots: []string{}, DialTimeout: 10 * time.Second},
 		Egress:   EgressConfig{AllowCIDRs: []string{}},
 		Catalog:  CatalogConfig{Dirs: []string{filepath.Join(dd, "providers")}},
-		Audit:    AuditConfig{QueueSize: 4096},
+		Audit:    AuditConfig{QueueSize: 16384},
 		Vault: VaultConfig{
 			ActiveKEK:    "dev",
 			KEKFiles:     map[string]string{"dev": filepath.Join(dd, "kek-dev.key")},

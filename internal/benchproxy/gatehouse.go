@@ -118,7 +118,7 @@ func startGatehouse(ctx context.Context, name, dir string, back *backend, up *up
 		return g, fmt.Errorf("ca: %w", err)
 	}
 	g.caPEM = ca.CertPEM()
-	// Production defaults (queue 4096, batch 256, flush 200ms): the
+	// Production defaults (queue 16384, batch 1024, flush 200ms): the
 	// benchmark must show whether they keep up.
 	g.writer = audit.NewWriter(back.events, audit.WriterConfig{}, log)
 
