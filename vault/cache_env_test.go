@@ -173,6 +173,14 @@ func (e *cacheEnv) fixtureIn(t *testing.T, v *vault.Vault, appID, name string) f
 	if f.delegation, err = v.Delegate(c, appID, f.oauth.ID, name); err != nil {
 		t.Fatal(err)
 	}
+	if v.Health(c).Subscribed {
+		// These writes come back through the invalidation channel; one
+		// arriving after a test warmed its caches would drop them.
+		waitFor(t, "the fixture's own invalidations", func() bool {
+			st := v.Stats()
+			return st.InvalidationsReceived >= st.InvalidationsPublished
+		})
+	}
 	return f
 }
 
