@@ -65,6 +65,9 @@ type Deps struct {
 	// in /readyz; a failed reload keeps the last good policy, so it never
 	// makes the replica unready. Nil: not shown.
 	PolicyStatus func() error
+	// Metrics, when set, is served at GET /metrics without the admin
+	// token (Prometheus scrapes it; no label carries a secret or an id).
+	Metrics http.Handler
 	// Log receives request and failure logs; never secrets. Default: discard.
 	Log *slog.Logger
 }
@@ -121,6 +124,9 @@ func New(d Deps) (http.Handler, error) {
 	root.HandleFunc("GET /healthz", a.healthz)
 	root.HandleFunc("GET /readyz", a.readyz)
 	root.HandleFunc("GET /oauth/callback", a.callback) // no admin token: the state authenticates
+	if d.Metrics != nil {
+		root.Handle("GET /metrics", d.Metrics)
+	}
 	root.Handle("/v1/", a.authenticate(unmatchedAsJSON(v1)))
 	root.Handle("/", unmatchedAsJSON(http.NewServeMux()))
 	return a.logRequests(root), nil

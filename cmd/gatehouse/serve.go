@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/catalog"
 	"github.com/gatehouse-dev/gatehouse/certs"
 	"github.com/gatehouse-dev/gatehouse/identity"
+	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/vault"
 	"github.com/gatehouse-dev/gatehouse/vault/oauth"
@@ -150,8 +151,12 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	reg, err := metrics.New(version, metrics.Sources{Vault: s.vault.Stats, OAuth: s.oauth.Stats, Audit: s.audit.Stats})
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	handler, err := admin.New(admin.Deps{Token: token, Vault: s.vault, Catalog: cat, Audit: s.audit, Events: events, OAuth: s.oauth,
-		Explain: s.proxy, PolicyStatus: s.policy.status, Log: log})
+		Explain: s.proxy, PolicyStatus: s.policy.status, Metrics: reg.Handler(), Log: log})
 	if err != nil {
 		return nil, err
 	}
