@@ -145,6 +145,7 @@ func (e *cacheEnv) fixture(t *testing.T, v *vault.Vault, name string) fixture {
 func (e *cacheEnv) fixtureIn(t *testing.T, v *vault.Vault, appID, name string) fixture {
 	t.Helper()
 	c := t.Context()
+	before := v.Stats()
 	f := fixture{material: vault.Material{Token: "sk-" + secretMarker + "-" + name}}
 	var err error
 	if f.agent, err = e.store.CreateAgent(c, vault.Agent{AppID: appID, Name: name}); err != nil {
@@ -178,7 +179,7 @@ func (e *cacheEnv) fixtureIn(t *testing.T, v *vault.Vault, appID, name string) f
 		// arriving after a test warmed its caches would drop them.
 		waitFor(t, "the fixture's own invalidations", func() bool {
 			st := v.Stats()
-			return st.InvalidationsReceived >= st.InvalidationsPublished
+			return st.InvalidationsReceived-before.InvalidationsReceived >= st.InvalidationsPublished-before.InvalidationsPublished
 		})
 	}
 	return f
