@@ -23,6 +23,8 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Fatalf("call: %d %s", r.status, r.body)
 		}
 	}
+	goDo(t, c, "GET", "https://api.openai.com/v1/models", http.Header{"Gatehouse-Grant": {"00000000-0000-7000-8000-000000000000"}}).
+		requireRefusal(t, http.StatusForbidden, "grant_not_found")
 	g.auditList("acme") // flushes the audit writer
 	resp, err := http.Get("http://" + g.adminAddr + "/metrics")
 	if err != nil {
@@ -56,6 +58,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	if n := value(`gatehouse_audit_events_total{outcome="written"}`); n < calls {
 		t.Errorf("audit events written = %v, want at least %d", n, calls)
+	}
+	if n := value(`gatehouse_requests_total{decision="allow",provider="openai",status_class="2xx"}`); n != calls {
+		t.Errorf("allowed openai calls = %v, want %d", n, calls)
+	}
+	if n := value(`gatehouse_refusals_total{code="grant_not_found",rule=""}`); n != 1 {
+		t.Errorf("grant_not_found refusals = %v, want 1", n)
 	}
 	if n := value(`gatehouse_audit_events_total{outcome="refused"}`); n != 0 {
 		t.Errorf("audit events refused = %v, want 0", n)

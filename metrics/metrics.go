@@ -32,7 +32,8 @@ type Sources struct {
 
 // Registry is the process's metrics registry.
 type Registry struct {
-	reg *prometheus.Registry
+	reg   *prometheus.Registry
+	calls *Calls
 }
 
 // New returns a registry with Go runtime and process metrics, build
@@ -44,18 +45,23 @@ func New(version string, src Sources) (*Registry, error) {
 		Help: "Always 1; the labels say which build is running.",
 	}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	for _, c := range []prometheus.Collector{
+	calls := newCalls()
+	cs := []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		build,
 		&statsCollector{src: src},
-	} {
+	}
+	for _, c := range append(cs, calls.collectors()...) {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	return &Registry{reg: reg}, nil
+	return &Registry{reg: reg, calls: calls}, nil
 }
+
+// Calls returns the per-call metrics the proxy feeds.
+func (r *Registry) Calls() *Calls { return r.calls }
 
 // Handler serves the registry in the Prometheus exposition format.
 func (r *Registry) Handler() http.Handler {

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -109,5 +110,45 @@ func TestBuildInfoAndNoHighCardinality(t *testing.T) {
 	}
 	if !sawBuild {
 		t.Error("gatehouse_build_info{version=\"v9.9.9\"} not exported")
+	}
+}
+
+// TestCallsObserve: each call's audit event moves exactly its series.
+func TestCallsObserve(t *testing.T) {
+	r, err := New("test", Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := r.Calls()
+	for _, ev := range []audit.Event{
+		{Kind: audit.KindCall, ProviderID: "openai", Decision: audit.DecisionAllow, Status: 200, TotalLatency: 3 * time.Millisecond, UpstreamLatency: 2 * time.Millisecond},
+		{Kind: audit.KindCall, ProviderID: "openai", Decision: audit.DecisionAllow, Status: 201, TotalLatency: time.Millisecond, UpstreamLatency: time.Millisecond},
+		{Kind: audit.KindCall, ProviderID: "slack", Decision: audit.DecisionDeny, Status: 403, ErrorCode: "policy_denied", Rule: "bot-read-only", TotalLatency: 100 * time.Microsecond},
+		{Kind: audit.KindCall, Decision: audit.DecisionDeny, Status: 403, ErrorCode: "egress_denied"},
+		{Kind: audit.KindCall, ProviderID: "slack", Decision: audit.DecisionReport, Status: 500, Rule: "shadow"},
+		{Kind: audit.KindAdmin, Action: "grant.revoke"}, // not a call
+	} {
+		c.Observe(ev)
+	}
+	want := `
+# HELP gatehouse_refusals_total Refused calls by error code and policy rule (empty when no rule decided).
+# TYPE gatehouse_refusals_total counter
+gatehouse_refusals_total{code="egress_denied",rule=""} 1
+gatehouse_refusals_total{code="policy_denied",rule="bot-read-only"} 1
+# HELP gatehouse_requests_total Proxied calls and refusals by provider, decision (allow, deny, report, tunnel) and status class.
+# TYPE gatehouse_requests_total counter
+gatehouse_requests_total{decision="allow",provider="openai",status_class="2xx"} 2
+gatehouse_requests_total{decision="deny",provider="none",status_class="4xx"} 1
+gatehouse_requests_total{decision="deny",provider="slack",status_class="4xx"} 1
+gatehouse_requests_total{decision="report",provider="slack",status_class="5xx"} 1
+`
+	if err := testutil.GatherAndCompare(r.Prometheus(), strings.NewReader(want), "gatehouse_requests_total", "gatehouse_refusals_total"); err != nil {
+		t.Fatal(err)
+	}
+	if got := scrape(t, r, "gatehouse_overhead_duration_seconds_count"); got != "2" {
+		t.Errorf("overhead observations = %s, want 2 (forwarded calls only)", got)
+	}
+	if got := scrape(t, r, "gatehouse_request_duration_seconds_count"); got != "5" {
+		t.Errorf("total observations = %s, want 5 (every call)", got)
 	}
 }

@@ -232,6 +232,9 @@ func (s *Server) record(ev audit.Event, id Identity) {
 	if err := s.audit.Record(ev); err != nil {
 		s.log.Error("audit event not recorded", "request_id", ev.RequestID, "err", err)
 	}
+	if s.calls != nil {
+		s.calls.Observe(ev)
+	}
 }
 
 func truncate(s string, n int) string {

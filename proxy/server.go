@@ -62,9 +62,17 @@ type Deps struct {
 	// Users verifies Gatehouse-User JWTs (*identity.Registry). Nil: the
 	// header is refused with grant_not_found.
 	Users Users
+	// Calls receives every call's audit event for metrics
+	// (*metrics.Calls). Nil: none.
+	Calls CallObserver
 	Log   *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+}
+
+// CallObserver sees the audit event of every call (metrics).
+type CallObserver interface {
+	Observe(ev audit.Event)
 }
 
 // Server is the proxy.
@@ -77,6 +85,7 @@ type Server struct {
 	tokens    Tokens
 	policy    Policy
 	users     Users
+	calls     CallObserver
 	log       *slog.Logger
 	now       func() time.Time
 	dialer    *dialer
@@ -118,7 +127,7 @@ func New(cfg Config, up UpstreamConfig, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, vault: deps.Vault, catalog: deps.Catalog, minter: deps.Minter, audit: deps.Audit, tokens: deps.Tokens, policy: deps.Policy, users: deps.Users,
+		cfg: cfg, vault: deps.Vault, catalog: deps.Catalog, minter: deps.Minter, audit: deps.Audit, tokens: deps.Tokens, policy: deps.Policy, users: deps.Users, calls: deps.Calls,
 		log: log, now: now, dialer: d, transport: tr,
 	}
 	s.goproxy = s.newGoproxy()

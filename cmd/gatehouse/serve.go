@@ -137,6 +137,10 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 		return nil, err
 	}
 
+	reg, err := metrics.New(version, metrics.Sources{Vault: s.vault.Stats, OAuth: s.oauth.Stats, Audit: s.audit.Stats})
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
 	s.proxy, err = proxy.New(
 		proxy.Config{
 			Listen:           cfg.Proxy.Listen,
@@ -146,14 +150,10 @@ func openServer(ctx context.Context, cfg Config, log *slog.Logger) (_ *server, e
 		},
 		upstream,
 		proxy.Deps{Vault: s.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: s.audit, Tokens: s.oauth,
-			Policy: s.policy.engine, Users: s.users, Log: log},
+			Policy: s.policy.engine, Users: s.users, Calls: reg.Calls(), Log: log},
 	)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
-	}
-	reg, err := metrics.New(version, metrics.Sources{Vault: s.vault.Stats, OAuth: s.oauth.Stats, Audit: s.audit.Stats})
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	handler, err := admin.New(admin.Deps{Token: token, Vault: s.vault, Catalog: cat, Audit: s.audit, Events: events, OAuth: s.oauth,
 		Explain: s.proxy, PolicyStatus: s.policy.status, Metrics: reg.Handler(), Log: log})

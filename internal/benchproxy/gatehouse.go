@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-dev/gatehouse/audit"
 	"github.com/gatehouse-dev/gatehouse/catalog"
 	"github.com/gatehouse-dev/gatehouse/certs"
+	"github.com/gatehouse-dev/gatehouse/metrics"
 	"github.com/gatehouse-dev/gatehouse/proxy"
 	"github.com/gatehouse-dev/gatehouse/vault"
 	"github.com/gatehouse-dev/gatehouse/vault/oauth"
@@ -142,7 +143,12 @@ func startGatehouse(ctx context.Context, name, dir string, back *backend, up *up
 	if err != nil {
 		return g, fmt.Errorf("oauth: %w", err)
 	}
-	deps := proxy.Deps{Vault: g.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: g.writer, Tokens: g.tokens, Log: log}
+	// Metrics are on in production: every call feeds the per-call series.
+	reg, err := metrics.New("bench", metrics.Sources{Vault: g.vault.Stats, OAuth: g.tokens.Stats, Audit: g.writer.Stats})
+	if err != nil {
+		return g, fmt.Errorf("metrics: %w", err)
+	}
+	deps := proxy.Deps{Vault: g.vault, Catalog: cat, Minter: certs.NewMinter(ca, certs.Options{}), Audit: g.writer, Tokens: g.tokens, Calls: reg.Calls(), Log: log}
 	if name == pathGatehousePolicy {
 		if deps.Policy, err = benchPolicy(); err != nil {
 			return g, err
