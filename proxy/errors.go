@@ -144,15 +144,24 @@ type errorBody struct {
 	Error map[string]any `json:"error"`
 }
 
-// encode renders the JSON body of a denial.
-func (d *Denial) encode(requestID string) []byte {
-	fields := map[string]any{"code": d.Code, "message": d.Message, "request_id": requestID}
+// fields are the members of the body's "error" object: code, message,
+// request_id (when given) and the details, which never override those.
+func (d *Denial) fields(requestID string) map[string]any {
+	fields := map[string]any{"code": d.Code, "message": d.Message}
+	if requestID != "" {
+		fields["request_id"] = requestID
+	}
 	for k, v := range d.Details {
 		if _, taken := fields[k]; !taken {
 			fields[k] = v
 		}
 	}
-	b, err := json.Marshal(errorBody{Error: fields})
+	return fields
+}
+
+// encode renders the JSON body of a denial.
+func (d *Denial) encode(requestID string) []byte {
+	b, err := json.Marshal(errorBody{Error: d.fields(requestID)})
 	if err != nil { // details are ours and always marshal; keep a fallback anyway
 		b = []byte(`{"error":{"code":"` + d.Code + `"}}`)
 	}

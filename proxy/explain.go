@@ -74,11 +74,8 @@ func (s *Server) Explain(ctx context.Context, req ExplainRequest) (Explanation, 
 		id.AgentName = ag.Name
 	}
 	refuse := func(d *Denial) (Explanation, error) {
-		body := map[string]any{"code": d.Code, "message": d.Message, "status": d.Status()}
-		for k, v := range d.Details {
-			body[k] = v
-		}
-		out.Refusal = body
+		out.Refusal = d.fields("") // the body the caller would get, without a request id
+		out.Refusal["status"] = d.Status()
 		return out, nil
 	}
 	p, ok := s.catalog.Lookup(a.Host, a.Port)
