@@ -60,3 +60,17 @@ func TestActionValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestActionForDoesNotAllocate: ActionFor runs for every call under a
+// policy.
+func TestActionForDoesNotAllocate(t *testing.T) {
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := c.Get("slack")
+	path := "/api/" + strings.Repeat("x", 64) // longer than the runtime's stack buffer for concatenation
+	if n := testing.AllocsPerRun(100, func() { _ = p.ActionFor("POST", path) }); n != 0 {
+		t.Errorf("ActionFor allocates %v times per call, want 0", n)
+	}
+}

@@ -31,8 +31,8 @@ type Provider struct {
 	// to with no credential at all, so Render can refuse to inject nothing.
 	tmpl    *template.Template
 	empty   string
-	simple  simpleForm        // fast path for prefix{{.Token}}suffix
-	actions map[string]string // "POST /api/chat.postMessage" → "slack.chat.postMessage"
+	simple  simpleForm                   // fast path for prefix{{.Token}}suffix
+	actions map[string]map[string]string // method → path → "slack.chat.postMessage"
 }
 
 // Action is one named provider operation: an HTTP method and an exact path.
@@ -44,10 +44,9 @@ type Action struct {
 // ActionFor returns the qualified name ("slack.chat.postMessage") of the
 // action that method and path perform, "" when none is named.
 func (p *Provider) ActionFor(method, path string) string {
-	if len(p.actions) == 0 {
-		return ""
-	}
-	return p.actions[method+" "+path]
+	// Two lookups rather than one on method+" "+path: it runs for every
+	// call under a policy and must not allocate.
+	return p.actions[method][path]
 }
 
 // Inject says where the credential goes: exactly one of Header or Query, and

@@ -310,15 +310,17 @@ func validateActions(p *Provider) []error {
 			bad("path %q: must be an absolute path without query, fragment or spaces", a.Path)
 			continue
 		}
-		key := a.Method + " " + a.Path
-		if other, taken := p.actions[key]; taken {
+		if other, taken := p.actions[a.Method][a.Path]; taken {
 			bad("%s %s is already the action %s", a.Method, a.Path, other)
 			continue
 		}
 		if p.actions == nil {
-			p.actions = make(map[string]string, len(p.Actions))
+			p.actions = make(map[string]map[string]string)
 		}
-		p.actions[key] = p.ID + "." + name
+		if p.actions[a.Method] == nil {
+			p.actions[a.Method] = make(map[string]string)
+		}
+		p.actions[a.Method][a.Path] = p.ID + "." + name
 	}
 	return errs
 }
