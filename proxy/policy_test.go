@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,8 +185,18 @@ func TestUserGrant(t *testing.T) {
 			got := result{Status: resp.StatusCode}
 			if resp.StatusCode != http.StatusOK {
 				got.Code, _ = errorOf(t, resp, b)
-			} else if tc.host == "api.openai.com" {
-				got.Auth = e.upstream.Last(t).Header.Get("Authorization")
+			} else {
+				last := e.upstream.Last(t)
+				if tc.host == "api.openai.com" {
+					got.Auth = last.Header.Get("Authorization")
+				}
+				// Invariant 3: the user's JWT and the account choice are
+				// for the proxy only.
+				for name, vs := range last.Header {
+					if strings.HasPrefix(name, "Gatehouse-") || slices.ContainsFunc(vs, func(v string) bool { return strings.Contains(v, "jwt-alice") }) {
+						t.Errorf("upstream got %s: %q", name, vs)
+					}
+				}
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
